@@ -340,6 +340,14 @@ def evaluate(agent: Agent, env_id: str, episodes: int, seed: int, device: torch.
     return returns
 
 
+def new_run_name(args: Args) -> str:
+    """`{env_id}__{exp_name}__{seed}__{unix_time}`, a second later if that run directory exists already."""
+    unix_time = int(time.time())
+    while os.path.exists(f"runs/{args.env_id}__{args.exp_name}__{args.seed}__{unix_time}"):
+        unix_time += 1
+    return f"{args.env_id}__{args.exp_name}__{args.seed}__{unix_time}"
+
+
 def train(args: Args) -> dict:
     check_args(args)
     check_env_id(args.env_id)
@@ -369,7 +377,7 @@ def train(args: Args) -> dict:
         return {"eval_returns": returns, "run_dir": None}
 
     resumed = load_checkpoint(args.resume, args.env_id) if args.resume else None
-    run_name = resumed["run_name"] if resumed else f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
+    run_name = resumed["run_name"] if resumed else new_run_name(args)
     run_dir = f"runs/{run_name}"
     envs = make_env(args.env_id, args.num_envs, args.seed, args.vectorization_mode)
     check_spaces(envs)
@@ -384,7 +392,6 @@ def train(args: Args) -> dict:
         optimizer.load_state_dict(resumed["optimizer"])
         global_step, start_iteration = resumed["global_step"], resumed["iteration"] + 1
         torch.set_rng_state(resumed["torch_rng"])
-        np.random.set_state(tuple(resumed["numpy_rng"]))
 
     writer = SummaryWriter(run_dir, purge_step=global_step if resumed else None)
     writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" +
@@ -395,8 +402,7 @@ def train(args: Args) -> dict:
         save_atomically({"script": "ppo_discrete", "args": asdict(args), "run_name": run_name,
                          "obs_dim": obs_dim, "n_actions": n_actions, "agent": agent.state_dict(),
                          "optimizer": optimizer.state_dict(), "global_step": global_step,
-                         "iteration": iteration, "torch_rng": torch.get_rng_state(),
-                         "numpy_rng": list(np.random.get_state())}, path)
+                         "iteration": iteration, "torch_rng": torch.get_rng_state()}, path)
         return path
 
     # Ctrl-C or SIGTERM: finish the current iteration, checkpoint, then stop

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 import ppo_discrete
-from ppo_discrete import Args, clipped_surrogate_loss, compute_gae, train, value_loss
-from tests.helpers import ConstantRewardEnv, read_scalars, register_once
+from ppo_discrete import Args, train
+from tests.helpers import ConstantRewardEnv, read_scalars, refused, register_once
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -27,62 +27,6 @@ def tiny(**overrides) -> Args:
     settings = dict(env_id="CartPole-v1", total_timesteps=512, num_envs=4, num_steps=32, eval_episodes=2)
     settings.update(overrides)
     return Args(**settings)
-
-
-# compute_gae
-
-def test_gae_worked_example_from_spec():
-    # rewards 1, values 0, no dones, gamma 0.5, lambda 1: A = 1 + 0.5 + 0.25, 1 + 0.5, 1
-    rewards, values, dones = torch.ones(3, 1), torch.zeros(3, 1), torch.zeros(3, 1)
-    advantages, returns = compute_gae(rewards, values, dones, torch.zeros(1), gamma=0.5, gae_lambda=1.0)
-    assert advantages[:, 0].tolist() == [1.75, 1.5, 1.0]
-    assert returns[:, 0].tolist() == [1.75, 1.5, 1.0]
-
-
-def test_gae_with_dones_and_two_envs():
-    # env 0 ends its episode at t=1; env 1 at t=2. gamma = lambda = 0.5, so gamma*lambda = 0.25.
-    rewards = np.array([[1.0, 0.0], [2.0, 0.0], [3.0, 1.0]])
-    values = np.array([[0.5, 1.0], [0.5, 1.0], [0.5, 1.0]])
-    dones = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
-    last_value = np.array([2.0, 5.0])
-    advantages, returns = compute_gae(rewards, values, dones, last_value, gamma=0.5, gae_lambda=0.5)
-    # env 0: t=2: 3 + 0.5*2 - 0.5 = 3.5; t=1 (done): 2 - 0.5 = 1.5; t=0: (1 + 0.25 - 0.5) + 0.25*1.5 = 1.125
-    # env 1: t=2 (done, last value ignored): 1 - 1 = 0; t=1: 0.5 - 1 = -0.5; t=0: -0.5 + 0.25*(-0.5) = -0.625
-    np.testing.assert_allclose(advantages, [[1.125, -0.625], [1.5, -0.5], [3.5, 0.0]])
-    np.testing.assert_allclose(returns, advantages + values)
-
-
-def test_gae_lambda_one_is_discounted_return_minus_value_and_lambda_zero_is_td_error():
-    generator = torch.Generator().manual_seed(0)
-    rewards, values = torch.rand(6, 3, generator=generator), torch.rand(6, 3, generator=generator)
-    last_value, dones, gamma = torch.rand(3, generator=generator), torch.zeros(6, 3), 0.9
-    advantages, _ = compute_gae(rewards, values, dones, last_value, gamma, gae_lambda=1.0)
-    discounted = last_value * gamma ** 6 + sum(gamma ** k * rewards[k] for k in range(6))
-    torch.testing.assert_close(advantages[0], discounted - values[0])
-    advantages, _ = compute_gae(rewards, values, dones, last_value, gamma, gae_lambda=0.0)
-    next_values = torch.cat([values[1:], last_value[None]])
-    torch.testing.assert_close(advantages, rewards + gamma * next_values - values)
-
-
-# The clipped losses
-
-def test_clipped_surrogate_on_hand_computed_ratios():
-    ratio = torch.tensor([0.5, 1.0, 1.5, 1.5, 0.5], requires_grad=True)
-    advantages = torch.tensor([1.0, 1.0, 1.0, -1.0, -1.0])
-    loss = clipped_surrogate_loss(ratio, advantages, clip_coef=0.2)
-    # min(r A, clip(r) A) = 0.5, 1.0, min(1.5, 1.2) = 1.2, min(-1.5, -1.2) = -1.5, min(-0.5, -0.8) = -0.8
-    assert loss.item() == pytest.approx(-(0.5 + 1.0 + 1.2 - 1.5 - 0.8) / 5)
-    loss.backward()
-    # the clipped terms (r=1.5 with A>0, r=0.5 with A<0) give no gradient; the others give -A/5
-    torch.testing.assert_close(ratio.grad, torch.tensor([-0.2, -0.2, 0.0, 0.2, 0.0]))
-
-
-def test_value_loss_clipped_and_unclipped():
-    new, old, target = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 0.0]), torch.tensor([2.0, -1.0])
-    # unclipped: 0.5 * mean((1-2)^2, (0+1)^2) = 0.5
-    assert value_loss(new, old, target, 0.2, clip_vloss=False).item() == pytest.approx(0.5)
-    # clipped prediction of the first is 0.2: max(1, 1.8^2) = 3.24; the second is within the clip: 1
-    assert value_loss(new, old, target, 0.2, clip_vloss=True).item() == pytest.approx(0.5 * (3.24 + 1.0) / 2)
 
 
 # Time limits: bootstrapping a truncated episode
@@ -137,65 +81,38 @@ def test_evaluation_records_videos(tmp_path):
     assert len(videos) >= 1
 
 
-# Refused inputs: one line naming the problem and the fix, exit status 2
-
-def refused(args: Args, capsys) -> str:
-    with pytest.raises(SystemExit) as stop:
-        train(args)
-    assert stop.value.code == 2
-    message = capsys.readouterr().err.strip()
-    assert message.startswith("error: ") and "\n" not in message
-    return message
-
-
-@pytest.mark.parametrize("overrides, expected", [
-    (dict(env_id="CartPol-v1"), "did you mean CartPole-v1"),
-    (dict(env_id="Pendulum-v1"), "use ppo_continuous_beta.py"),
-    (dict(num_envs=3, num_steps=5, num_minibatches=4), "not divisible by --num-minibatches"),
-    (dict(total_timesteps=100), "smaller than one batch"),
-    (dict(num_envs=0), "--num-envs is 0"),
-    (dict(update_epochs=-1), "--update-epochs is -1"),
-    (dict(learning_rate=0.0), "--learning-rate is 0.0"),
-    (dict(gamma=1.5), "--gamma is 1.5"),
-    (dict(gae_lambda=-0.1), "--gae-lambda is -0.1"),
-    (dict(clip_coef=0.0), "--clip-coef is 0.0"),
-    (dict(eval_model="missing.pt"), "missing.pt: no such file"),
-    (dict(resume="missing.pt"), "missing.pt: no such file"),
-])
-def test_bad_settings_are_refused(overrides, expected, capsys):
-    assert expected in refused(tiny(**overrides), capsys)
-
+# Refused inputs (the settings both scripts share are in test_algorithm.py)
 
 def test_unflattenable_observations_and_non_discrete_actions_are_refused(capsys):
     register_once("SequenceObs-v0", ConstantRewardEnv, kwargs={"observation": "sequence"})
-    assert "cannot be flattened" in refused(tiny(env_id="SequenceObs-v0"), capsys)
+    assert "cannot be flattened" in refused(train, tiny(env_id="SequenceObs-v0"), capsys)
     register_once("MultiDiscreteActions-v0", ConstantRewardEnv, kwargs={"action": "multidiscrete"})
-    assert "Discrete actions only" in refused(tiny(env_id="MultiDiscreteActions-v0"), capsys)
+    assert "Discrete actions only" in refused(train, tiny(env_id="MultiDiscreteActions-v0"), capsys)
 
 
 def test_missing_optional_dependency_names_the_install(monkeypatch, capsys):
     def make_without_box2d(*args, **kwargs):
         raise gym.error.DependencyNotInstalled('Box2D is not installed, run `pip install "gymnasium[box2d]"`')
     monkeypatch.setattr(ppo_discrete.gym, "make", make_without_box2d)
-    assert 'pip install "gymnasium[box2d]"' in refused(tiny(env_id="LunarLander-v3"), capsys)
+    assert 'pip install "gymnasium[box2d]"' in refused(train, tiny(env_id="LunarLander-v3"), capsys)
 
 
 def test_bad_checkpoints_are_refused(tmp_path, capsys):
     (tmp_path / "notes.pt").write_text("not a checkpoint")
-    assert "is not a checkpoint" in refused(tiny(eval_model="notes.pt"), capsys)
+    assert "is not a checkpoint" in refused(train, tiny(eval_model="notes.pt"), capsys)
 
     # a pickle that would run code when loaded is refused by weights_only=True
     torch.save({"script": "ppo_discrete", "payload": os.system}, tmp_path / "evil.pt")
-    assert "is not a checkpoint" in refused(tiny(eval_model="evil.pt"), capsys)
+    assert "is not a checkpoint" in refused(train, tiny(eval_model="evil.pt"), capsys)
 
     path = f"{train(tiny(save_model=True))['run_dir']}/agent.pt"
-    assert "was saved for CartPole-v1, not Acrobot-v1" in refused(tiny(env_id="Acrobot-v1", eval_model=path), capsys)
+    assert "was saved for CartPole-v1, not Acrobot-v1" in refused(train, tiny(env_id="Acrobot-v1", eval_model=path), capsys)
 
     # right environment id, wrong network shape
     saved = torch.load(path, weights_only=True)
     saved["agent"] = {name: torch.zeros(3, 3) for name in saved["agent"]}
     torch.save(saved, tmp_path / "reshaped.pt")
-    assert "network of another shape" in refused(tiny(eval_model="reshaped.pt"), capsys)
+    assert "network of another shape" in refused(train, tiny(eval_model="reshaped.pt"), capsys)
 
 
 def test_command_line_error_has_no_traceback():

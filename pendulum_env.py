@@ -1,0 +1,606 @@
+"""The swing-up pendulum (seed 000) as a Gymnasium environment, single and natively vectorized.
+
+A motor turns a rigid pendulum about its pivot. The angle is 0 when the pendulum
+points straight up; the agent must swing it up from anywhere and hold it there.
+The motor alone is too weak to lift the pendulum directly, so it has to swing.
+
+    observation  [cos(angle), sin(angle), velocity / max_speed], float32 in [-1, 1]
+    action       u in [0, 1]; motor control = clip(2u - 1, -1, 1)
+    reward       -(angle_weight * wrap(angle)^2 + velocity_weight * velocity^2
+                   + control_weight * control^2), from the state before the step
+    episode      never terminates; truncated after round(timeout / dt) steps
+
+`SwingUpPendulumEnv` is one pendulum; `SwingUpPendulumVectorEnv` steps many at
+once as numpy arrays. Both call the same pure functions below, so they agree
+number for number. Importing this module registers both as `SwingUpPendulum-v0`:
+
+    gym.make("SwingUpPendulum-v0")
+    gym.make_vec("SwingUpPendulum-v0", num_envs=64, vectorization_mode="vector_entry_point")
+
+Run `python pendulum_env.py` to drive the motor with the mouse,
+`--policy PATH` to hand it to a trained agent while the mouse button is held,
+and `--benchmark` to time the native vector env against Gymnasium's sync one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+from gymnasium.utils import seeding
+from gymnasium.vector import AutoresetMode, VectorEnv
+
+ENV_ID = "SwingUpPendulum-v0"
+WINDOW_WIDTH, WINDOW_HEIGHT = 854, 480  # seed 000's window, also the rgb_array frame size
+RENDER_FPS = 20
+
+
+# --------------------------------------------------------------------------- #
+# Parameters
+# --------------------------------------------------------------------------- #
+@dataclass(frozen=True)
+class PendulumConfig:
+    """The pendulum's physics and reward weights: the keyword arguments of both environments."""
+
+    length: float = 2.0 / 3.0
+    """pendulum length"""
+    max_speed: float = 8.0
+    """angular speed limit (rad/s)"""
+    motor: float = 6.0
+    """angular acceleration of the motor at full control (rad/s^2)"""
+    gravitation: float = 10.0
+    """gravitational acceleration"""
+    dt: float = 1.0 / 20.0
+    """time step (s)"""
+    timeout: float = 10.0
+    """episode length (s): truncated after round(timeout / dt) steps"""
+    angle_weight: float = 1.0
+    """cost of the squared angle from upright"""
+    velocity_weight: float = 0.1
+    """cost of the squared angular velocity"""
+    control_weight: float = 0.0001
+    """cost of the squared motor control"""
+
+    def __post_init__(self):
+        must_be_positive = {"length", "max_speed", "dt", "timeout"}  # the others may be 0
+        for field in dataclasses.fields(self):
+            value, positive = getattr(self, field.name), field.name in must_be_positive
+            if not (_is_finite_number(value) and (value > 0 if positive else value >= 0)):
+                raise ValueError(
+                    f"{field.name}={value!r} is invalid: pass a finite number {'> 0' if positive else '>= 0'} "
+                    f"(the default is {field.name}={field.default!r})"
+                )
+        if self.episode_steps < 1:
+            raise ValueError(
+                f"timeout={self.timeout!r} is shorter than one time step dt={self.dt!r}: "
+                "pass timeout >= dt"
+            )
+
+    @property
+    def episode_steps(self) -> int:
+        """Steps per episode; round() because timeout / dt is rarely exact in floating point."""
+        return round(self.timeout / self.dt)
+
+
+def _is_finite_number(value) -> bool:
+    is_number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    return is_number and math.isfinite(value)
+
+
+def make_observation_space() -> spaces.Box:
+    return spaces.Box(-1.0, 1.0, (3,), np.float32)
+
+
+def make_action_space() -> spaces.Box:
+    return spaces.Box(0.0, 1.0, (1,), np.float32)
+
+
+# --------------------------------------------------------------------------- #
+# Physics, observation and reward: pure functions of floats or numpy arrays
+# --------------------------------------------------------------------------- #
+def action_to_control(action):
+    """Map the agent's action u in [0, 1] to the motor control 2u - 1 in [-1, 1]; clip the rest."""
+    return np.clip(2.0 * np.asarray(action, dtype=np.float64) - 1.0, -1.0, 1.0)
+
+
+def wrap_angle(angle):
+    """The same angle in [-pi, pi): the signed distance from upright."""
+    return np.mod(angle + np.pi, 2.0 * np.pi) - np.pi
+
+
+def pendulum_step(angle, velocity, control, config: PendulumConfig):
+    """Advance one time step with semi-implicit Euler: the new velocity moves the angle."""
+    acceleration = config.motor * control + config.gravitation * np.sin(angle) / config.length
+    velocity = np.clip(velocity + acceleration * config.dt, -config.max_speed, config.max_speed)
+    angle = angle + velocity * config.dt
+    return angle, velocity
+
+
+def pendulum_reward(angle, velocity, control, config: PendulumConfig):
+    """Reward for a step taken from (angle, velocity) with this control: 0 is upright, at rest, motor off."""
+    # x * x, not x ** 2: pow() may round differently for scalars and arrays, and the
+    # single and vector envs must agree to the last bit.
+    angle_error = wrap_angle(angle)
+    return -(
+        config.angle_weight * angle_error * angle_error
+        + config.velocity_weight * velocity * velocity
+        + config.control_weight * control * control
+    )
+
+
+def observe(angle, velocity, config: PendulumConfig) -> np.ndarray:
+    """Observation: cos and sin avoid the jump of the angle at +-pi; velocity is scaled to [-1, 1]."""
+    return np.stack(
+        [np.cos(angle), np.sin(angle), velocity / config.max_speed], axis=-1
+    ).astype(np.float32)
+
+
+def starting_states(generators, config: PendulumConfig, options: dict | None):
+    """Starting angles and velocities, one pendulum per generator, as float64 arrays.
+
+    Each pendulum draws from the whole state space with its own generator, so a
+    vector env and single envs seeded alike start alike. Both values are drawn
+    even when `options` overrides them, so the generators advance the same way
+    whatever the options.
+    """
+    drawn = [
+        (rng.uniform(-np.pi, np.pi), rng.uniform(-config.max_speed, config.max_speed))
+        for rng in generators
+    ]
+    angle, velocity = np.array(drawn, dtype=np.float64).reshape(len(generators), 2).T
+    options = options or {}
+    unknown = set(options) - {"angle", "velocity"}
+    if unknown:
+        raise ValueError(f"unknown reset options {sorted(unknown)}: use 'angle' and/or 'velocity'")
+    angle = np.broadcast_to(np.asarray(options.get("angle", angle), np.float64), angle.shape)
+    velocity = np.broadcast_to(np.asarray(options.get("velocity", velocity), np.float64), velocity.shape)
+    if np.any(np.abs(velocity) > config.max_speed):
+        raise ValueError(
+            f"reset option velocity={options['velocity']!r} is beyond max_speed={config.max_speed}: "
+            "pass a velocity within [-max_speed, max_speed]"
+        )
+    return angle.copy(), velocity.copy()
+
+
+# --------------------------------------------------------------------------- #
+# Drawing with numpy: anti-aliased shapes painted into a white canvas
+# --------------------------------------------------------------------------- #
+def _pixels(canvas, x_min, y_min, x_max, y_max):
+    """Pixel centres of the canvas inside a box (clipped to the canvas) and the region they cover.
+
+    Shapes are painted only inside their bounding box: a frame is mostly background.
+    """
+    height, width = canvas.shape[:2]
+    left, top = max(math.floor(x_min), 0), max(math.floor(y_min), 0)
+    right, bottom = min(math.ceil(x_max), width), min(math.ceil(y_max), height)
+    right, bottom = max(right, left), max(bottom, top)
+    ys, xs = np.mgrid[top:bottom, left:right] + 0.5
+    return xs, ys, canvas[top:bottom, left:right]
+
+
+def _blend(region, coverage, grey):
+    """Paint a grey level over the region in proportion to coverage (fractions give smooth edges)."""
+    coverage = np.clip(coverage, 0.0, 1.0)[..., None]
+    region[...] = np.rint(region + coverage * (grey - region.astype(np.float64)))
+
+
+def _draw_segment(canvas, start, end, width, grey):
+    (x0, y0), (x1, y1) = start, end
+    margin = width / 2 + 1
+    xs, ys, region = _pixels(
+        canvas, min(x0, x1) - margin, min(y0, y1) - margin, max(x0, x1) + margin, max(y0, y1) + margin
+    )
+    dx, dy = x1 - x0, y1 - y0
+    along = np.clip(((xs - x0) * dx + (ys - y0) * dy) / max(dx * dx + dy * dy, 1e-12), 0.0, 1.0)
+    distance = np.hypot(xs - (x0 + along * dx), ys - (y0 + along * dy))
+    _blend(region, width / 2 + 0.5 - distance, grey)
+
+
+def _draw_disc(canvas, centre, radius, fill, outline, outline_width):
+    cx, cy = centre
+    margin = radius + outline_width + 1
+    xs, ys, region = _pixels(canvas, cx - margin, cy - margin, cx + margin, cy + margin)
+    distance = np.hypot(xs - cx, ys - cy)
+    _blend(region, radius + 0.5 - distance, fill)
+    _blend(region, outline_width / 2 + 0.5 - np.abs(distance - radius), outline)
+
+
+def _draw_open_arc(canvas, centre, radius, width, grey):
+    """A circle with its top quarter left open: the arc from -45 to 225 degrees in screen angles."""
+    cx, cy = centre
+    margin = radius + width + 1
+    xs, ys, region = _pixels(canvas, cx - margin, cy - margin, cx + margin, cy + margin)
+    dx, dy = xs - cx, ys - cy
+    ring = width / 2 + 0.5 - np.abs(np.hypot(dx, dy) - radius)
+    below_the_gap = dy >= -np.abs(dx)  # the gap is the 90 degree wedge pointing up
+    _blend(region, np.where(below_the_gap, ring, 0.0), grey)
+
+
+def _draw_triangle(canvas, corners, grey):
+    corners = np.asarray(corners, dtype=np.float64)
+    (x_min, y_min), (x_max, y_max) = corners.min(axis=0) - 1, corners.max(axis=0) + 1
+    xs, ys, region = _pixels(canvas, x_min, y_min, x_max, y_max)
+    edges = np.roll(corners, -1, axis=0) - corners
+    winding = np.sign(edges[0, 0] * edges[1, 1] - edges[0, 1] * edges[1, 0])  # +1 or -1 for either order of corners
+    # Signed distance of each pixel from each edge, positive inside; the nearest edge sets coverage.
+    inside = np.min(
+        [
+            winding * (ex * (ys - py) - ey * (xs - px)) / np.hypot(ex, ey)
+            for (px, py), (ex, ey) in zip(corners, edges)
+        ],
+        axis=0,
+    )
+    _blend(region, inside + 0.5, grey)
+
+
+def render_frame(angle: float, control: float, length: float,
+                 width: int = WINDOW_WIDTH, height: int = WINDOW_HEIGHT) -> np.ndarray:
+    """Draw the pendulum and its motor control as an (height, width, 3) uint8 RGB image.
+
+    The rod and bob hang from the centre; the control is an arc round the pivot,
+    open at the top, whose radius (and so length) grows with |control| and whose
+    arrow points the way the motor pushes (clockwise on screen for control > 0).
+    """
+    canvas = np.full((height, width, 3), 255, dtype=np.uint8)
+    scale = height / WINDOW_HEIGHT
+    cx, cy = width / 2, height / 2
+    rod = 0.5 * height * length
+    bob = (cx + rod * math.sin(angle), cy - rod * math.cos(angle))
+    _draw_segment(canvas, (cx, cy), bob, width=5 * scale, grey=0)
+    _draw_disc(canvas, bob, radius=0.025 * height, fill=175, outline=0, outline_width=scale)
+
+    radius = abs(control) * 0.2 * height
+    if radius >= 1:
+        side = 1.0 if control > 0 else -1.0  # the picture for control < 0 is the mirror image
+        _draw_open_arc(canvas, (cx, cy), radius, width=2 * scale, grey=0)
+        # The arrow sits at the arc's upper end and points along the circle, into the gap.
+        corner = radius / math.sqrt(2)
+        end = np.array([cx - side * corner, cy - corner])
+        ahead = np.array([side, -1.0]) / math.sqrt(2) * 14 * scale
+        across = np.array([1.0, side]) / math.sqrt(2) * 6 * scale
+        _draw_triangle(canvas, [end + ahead, end + across, end - across], grey=0)
+    return canvas
+
+
+def _import_pygame():
+    try:
+        import pygame
+    except ImportError as error:
+        raise gym.error.DependencyNotInstalled(
+            'pygame is not installed: run "pip install pygame" to use render_mode="human" or to play'
+        ) from error
+    return pygame
+
+
+def _check_render_mode(render_mode, metadata):
+    if render_mode is not None and render_mode not in metadata["render_modes"]:
+        raise ValueError(f"render_mode={render_mode!r} is not supported: pass one of {metadata['render_modes']} or None")
+
+
+# --------------------------------------------------------------------------- #
+# The environments
+# --------------------------------------------------------------------------- #
+class SwingUpPendulumEnv(gym.Env):
+    """One swing-up pendulum. Keyword arguments: `render_mode` and the fields of `PendulumConfig`.
+
+    The float64 state is public for inspection: `angle`, `velocity`, the last
+    `control` and `elapsed_steps` of the episode.
+    """
+
+    metadata = {"render_modes": ["human", "rgb_array"], "render_fps": RENDER_FPS}
+
+    def __init__(self, render_mode: str | None = None, **config):
+        self.config = PendulumConfig(**config)
+        _check_render_mode(render_mode, self.metadata)
+        self.render_mode = render_mode
+        self.observation_space = make_observation_space()
+        self.action_space = make_action_space()
+        self.angle, self.velocity, self.control, self.elapsed_steps = math.pi, 0.0, 0.0, 0
+        self._window = None  # pygame display and clock, opened by the first human render
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        angle, velocity = starting_states([self.np_random], self.config, options)
+        self.angle, self.velocity = float(angle[0]), float(velocity[0])
+        self.control, self.elapsed_steps = 0.0, 0
+        if self.render_mode == "human":
+            self.render()
+        return observe(self.angle, self.velocity, self.config), {}
+
+    def step(self, action):
+        control = action_to_control(action).item()
+        reward = float(pendulum_reward(self.angle, self.velocity, control, self.config))
+        angle, velocity = pendulum_step(self.angle, self.velocity, control, self.config)
+        self.angle, self.velocity, self.control = float(angle), float(velocity), control
+        self.elapsed_steps += 1
+        truncated = self.elapsed_steps >= self.config.episode_steps
+        if self.render_mode == "human":
+            self.render()
+        return observe(self.angle, self.velocity, self.config), reward, False, truncated, {}
+
+    def render(self):
+        if self.render_mode is None:
+            gym.logger.warn('render() needs a render_mode: e.g. gym.make("SwingUpPendulum-v0", render_mode="rgb_array")')
+            return None
+        frame = render_frame(self.angle, self.control, self.config.length)
+        if self.render_mode == "rgb_array":
+            return frame
+        self._show(frame)
+        return None
+
+    def _show(self, frame):
+        pygame = _import_pygame()
+        if self._window is None:
+            pygame.display.init()  # the display alone: pygame.init() would also start audio
+            pygame.display.set_caption("Swing-up pendulum")
+            self._window = (pygame.display.set_mode((WINDOW_WIDTH, WINDOW_HEIGHT)), pygame.time.Clock())
+        display, clock = self._window
+        pygame.surfarray.blit_array(display, frame.transpose(1, 0, 2))  # pygame indexes (x, y)
+        pygame.event.pump()
+        pygame.display.flip()
+        clock.tick(self.metadata["render_fps"])
+
+    def close(self):
+        if self._window is not None:
+            pygame = _import_pygame()
+            pygame.display.quit()
+            self._window = None
+
+
+class SwingUpPendulumVectorEnv(VectorEnv):
+    """`num_envs` swing-up pendulums stepped together as numpy arrays, following Gymnasium's vector API.
+
+    `autoreset_mode` is `AutoresetMode.NEXT_STEP` (Gymnasium's default) or
+    `AutoresetMode.SAME_STEP` (or their string values); in same-step mode the
+    step that ends an episode returns the reset observation and puts the last
+    one in `infos["final_obs"]`, laid out as `SyncVectorEnv` does.
+    Other keyword arguments: `render_mode` ("rgb_array") and the fields of `PendulumConfig`.
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": RENDER_FPS}
+
+    def __init__(self, num_envs: int = 1, autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+                 render_mode: str | None = None, **config):
+        self.config = PendulumConfig(**config)
+        if not isinstance(num_envs, (int, np.integer)) or isinstance(num_envs, bool) or num_envs < 1:
+            raise ValueError(f"num_envs={num_envs!r} is invalid: pass a whole number >= 1")
+        self.autoreset_mode = _autoreset_mode(autoreset_mode)
+        _check_render_mode(render_mode, self.metadata)
+        self.num_envs = int(num_envs)
+        self.render_mode = render_mode
+        self.metadata = {**self.metadata, "autoreset_mode": self.autoreset_mode}
+        self.single_observation_space = make_observation_space()
+        self.single_action_space = make_action_space()
+        self.observation_space = gym.vector.utils.batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = gym.vector.utils.batch_space(self.single_action_space, self.num_envs)
+
+        self.angle = np.full(self.num_envs, math.pi)
+        self.velocity = np.zeros(self.num_envs)
+        self.control = np.zeros(self.num_envs)
+        self.elapsed_steps = np.zeros(self.num_envs, dtype=np.int64)
+        self._generators = [None] * self.num_envs  # one per pendulum, as for single envs
+        self._ended = np.zeros(self.num_envs, dtype=bool)  # next-step mode: reset at the next step
+
+    def reset(self, *, seed: int | list[int | None] | None = None, options: dict | None = None):
+        """Reset every pendulum; an int seed gives pendulum i the seed seed + i, as SyncVectorEnv does."""
+        if seed is None or isinstance(seed, (int, np.integer)):
+            seeds = [None if seed is None else int(seed) + i for i in range(self.num_envs)]
+        else:
+            seeds = list(seed)
+            if len(seeds) != self.num_envs:
+                raise ValueError(f"got {len(seeds)} seeds for num_envs={self.num_envs}: pass one seed per env")
+        for i, env_seed in enumerate(seeds):
+            if env_seed is not None or self._generators[i] is None:
+                self._generators[i], _ = seeding.np_random(env_seed)
+        self.angle, self.velocity = starting_states(self._generators, self.config, options)
+        self.control = np.zeros(self.num_envs)
+        self.elapsed_steps[:] = 0
+        self._ended[:] = False
+        return observe(self.angle, self.velocity, self.config), {}
+
+    def step(self, actions):
+        control = action_to_control(actions).reshape(self.num_envs)
+        reward = pendulum_reward(self.angle, self.velocity, control, self.config)
+        self.angle, self.velocity = pendulum_step(self.angle, self.velocity, control, self.config)
+        self.control = control
+        self.elapsed_steps += 1
+        terminated = np.zeros(self.num_envs, dtype=bool)
+        truncated = self.elapsed_steps >= self.config.episode_steps
+
+        infos = {}
+        if self.autoreset_mode == AutoresetMode.NEXT_STEP:
+            # Pendulums whose episode ended at the last step only restart now: the
+            # physics just applied to them is discarded.
+            restarting = self._ended
+            if restarting.any():
+                self._restart(restarting)
+                reward[restarting] = 0.0
+                truncated[restarting] = False
+            self._ended = truncated.copy()
+            observation = observe(self.angle, self.velocity, self.config)
+        else:
+            observation = observe(self.angle, self.velocity, self.config)
+            if truncated.any():
+                infos = _same_step_infos(observation, truncated)
+                self._restart(truncated)
+                observation = observe(self.angle, self.velocity, self.config)
+        return observation, reward, terminated, truncated, infos
+
+    def _restart(self, which: np.ndarray):
+        """Start new episodes for the chosen pendulums, each drawing from its own generator."""
+        indices = np.flatnonzero(which)
+        generators = [self._generators[i] for i in indices]
+        self.angle[indices], self.velocity[indices] = starting_states(generators, self.config, None)
+        self.control[indices] = 0.0
+        self.elapsed_steps[indices] = 0
+
+    def render(self):
+        """One frame per pendulum (a tuple, as Gymnasium's vector envs return)."""
+        if self.render_mode is None:
+            gym.logger.warn('render() needs render_mode="rgb_array"')
+            return None
+        return tuple(
+            render_frame(angle, control, self.config.length) for angle, control in zip(self.angle, self.control)
+        )
+
+
+def _autoreset_mode(mode) -> AutoresetMode:
+    try:
+        parsed = AutoresetMode(mode)
+    except ValueError:
+        parsed = None
+    if parsed not in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP):
+        raise ValueError(
+            f"autoreset_mode={mode!r} is not supported: pass gymnasium.vector.AutoresetMode.NEXT_STEP "
+            "or .SAME_STEP (or 'NextStep' / 'SameStep')"
+        )
+    return parsed
+
+
+def _same_step_infos(observation: np.ndarray, ended: np.ndarray) -> dict:
+    """The infos SyncVectorEnv gives in same-step mode when episodes end.
+
+    "final_obs" is an object array holding each ended pendulum's last observation
+    (None elsewhere), "final_info" its info dict (empty here), and "_final_obs",
+    "_final_info" the boolean masks of which pendulums ended.
+    """
+    final_obs = np.full(len(ended), None, dtype=object)
+    for i in np.flatnonzero(ended):
+        final_obs[i] = observation[i]
+    return {"final_obs": final_obs, "_final_obs": ended.copy(), "final_info": {}, "_final_info": ended.copy()}
+
+
+if ENV_ID not in gym.registry:  # importing the module twice (or running it as a script) must not re-register
+    gym.register(
+        id=ENV_ID,
+        entry_point="pendulum_env:SwingUpPendulumEnv",
+        vector_entry_point="pendulum_env:SwingUpPendulumVectorEnv",
+        max_episode_steps=None,  # the env truncates by itself; a TimeLimit wrapper would duplicate that
+    )
+
+
+# --------------------------------------------------------------------------- #
+# Playing: the mouse, or a trained agent, drives the motor
+# --------------------------------------------------------------------------- #
+def exit_with_error(message: str):
+    """Stop with a one-line message and exit status 2, as argparse does for bad arguments."""
+    print(f"pendulum_env.py: error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def mouse_control(mouse_x: float, width: int = WINDOW_WIDTH) -> float:
+    """Motor control from the mouse: +1 at the window's left edge, 0 in the middle, -1 at the right edge."""
+    return float(np.clip(1.0 - mouse_x / (width / 2), -1.0, 1.0))
+
+
+def load_agent(path: str):
+    """The deterministic policy saved by ppo_continuous_beta.py at `path`: observation -> action in [0, 1]."""
+    if not os.path.isfile(path):
+        exit_with_error(f"--policy {path}: no such file; pass a model saved by ppo_continuous_beta.py")
+    try:
+        from ppo_continuous_beta import load_policy  # only this path needs torch and the PPO script
+    except ImportError as error:
+        exit_with_error(f"--policy needs ppo_continuous_beta.py importable next to pendulum_env.py ({error})")
+    try:
+        return load_policy(path)
+    except Exception as error:  # whatever is wrong with the file, the user gets one line, not a traceback
+        exit_with_error(f"--policy {path}: could not load a policy ({type(error).__name__}: {' '.join(str(error).split())})")
+
+
+def play(policy_path: str | None = None, steps: int | None = None) -> np.ndarray:
+    """Open a window and let a person drive the motor with the mouse's horizontal position.
+
+    With `policy_path` the trained agent drives while the left mouse button is
+    held. The pendulum starts hanging down at rest and runs until the window
+    closes (or for `steps` frames); the episode time limit is ignored. Returns
+    the last observation.
+    """
+    policy = load_agent(policy_path) if policy_path is not None else None
+    pygame = _import_pygame()
+    env = SwingUpPendulumEnv(render_mode="human")
+    observation, _ = env.reset(options={"angle": math.pi, "velocity": 0.0})
+    frame = 0
+    try:
+        while steps is None or frame < steps:
+            if any(event.type == pygame.QUIT for event in pygame.event.get()):
+                break
+            if policy is not None and pygame.mouse.get_pressed()[0]:
+                action = policy(observation)
+            else:
+                # Until the mouse is over the window its position means nothing: motor off.
+                control = mouse_control(pygame.mouse.get_pos()[0]) if pygame.mouse.get_focused() else 0.0
+                action = np.array([(control + 1.0) / 2.0], dtype=np.float32)
+            observation, *_ = env.step(action)
+            frame += 1
+    finally:
+        env.close()
+    return observation
+
+
+# --------------------------------------------------------------------------- #
+# Benchmark: native vector env against SyncVectorEnv
+# --------------------------------------------------------------------------- #
+def steps_per_second(env, actions: np.ndarray, repeats: int = 3) -> float:
+    """Median over `repeats` runs of environment steps per second on pre-drawn actions."""
+    rates = []
+    for _ in range(repeats):
+        env.reset(seed=0)
+        start = time.perf_counter()
+        for action in actions:
+            env.step(action)
+        rates.append(actions.shape[0] * actions.shape[1] / (time.perf_counter() - start))
+    return float(np.median(rates))
+
+
+def benchmark(env_counts=(1, 16, 64, 256), steps_per_env: int = 400):
+    """Print steps per second of the native and the sync vector env, same-step autoreset.
+
+    400 steps per env are two full episodes, so the autoreset path is timed too.
+    """
+    mode = AutoresetMode.SAME_STEP
+    print(f"{ENV_ID}: environment steps per second ({mode.value} autoreset, "
+          f"{steps_per_env} steps per env, median of 3)")
+    print(f"{'num_envs':>8} {'native':>12} {'sync':>12} {'native/sync':>12}")
+    for num_envs in env_counts:
+        actions = np.random.default_rng(0).random((steps_per_env, num_envs, 1), dtype=np.float32)
+        native = SwingUpPendulumVectorEnv(num_envs=num_envs, autoreset_mode=mode)
+        sync = gym.make_vec(ENV_ID, num_envs=num_envs, vectorization_mode="sync",
+                            vector_kwargs={"autoreset_mode": mode})
+        native_rate, sync_rate = steps_per_second(native, actions), steps_per_second(sync, actions)
+        print(f"{num_envs:>8} {native_rate:>12,.0f} {sync_rate:>12,.0f} {native_rate / sync_rate:>11.1f}x")
+        native.close()
+        sync.close()
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        description="Swing-up pendulum: the mouse's horizontal position drives the motor "
+        "(left of centre pushes clockwise, right of centre anticlockwise)."
+    )
+    parser.add_argument("--policy", metavar="PATH",
+                        help="a model saved by ppo_continuous_beta.py; it drives while the left mouse button is held")
+    parser.add_argument("--steps", type=int, metavar="N", help="quit after N frames (default: when the window closes)")
+    parser.add_argument("--benchmark", action="store_true",
+                        help="print steps per second of the native and the sync vector env, then quit")
+    args = parser.parse_args(argv)
+    if args.steps is not None and args.steps < 0:
+        parser.error(f"--steps {args.steps}: pass a number of frames >= 0")
+    if args.benchmark:
+        benchmark()
+        return
+    try:
+        play(args.policy, args.steps)
+    except gym.error.DependencyNotInstalled as error:
+        exit_with_error(str(error))
+
+
+if __name__ == "__main__":
+    main()

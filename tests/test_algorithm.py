@@ -1,0 +1,122 @@
+"""What both PPO scripts share, checked on each: GAE, the clipped losses, refused settings.
+
+Each script carries its own copy of these functions by design (a reader follows
+one file); the tests run every worked example against both copies.
+"""
+
+import numpy as np
+import pytest
+import torch
+
+import ppo_continuous_beta
+import ppo_discrete
+from tests.helpers import refused
+
+SCRIPTS = [ppo_discrete, ppo_continuous_beta]
+ENV_OF = {ppo_discrete: "CartPole-v1", ppo_continuous_beta: "SwingUpPendulum-v0"}
+
+
+@pytest.fixture(autouse=True)
+def in_tmp_dir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+
+
+# compute_gae
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_gae_worked_example_from_spec(script):
+    # rewards 1, values 0, no dones, gamma 0.5, lambda 1: A = 1 + 0.5 + 0.25, 1 + 0.5, 1
+    rewards, values, dones = torch.ones(3, 1), torch.zeros(3, 1), torch.zeros(3, 1)
+    advantages, returns = script.compute_gae(rewards, values, dones, torch.zeros(1), gamma=0.5, gae_lambda=1.0)
+    assert advantages[:, 0].tolist() == [1.75, 1.5, 1.0]
+    assert returns[:, 0].tolist() == [1.75, 1.5, 1.0]
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_gae_with_dones_and_two_envs(script):
+    # env 0 ends its episode at t=1; env 1 at t=2. gamma = lambda = 0.5, so gamma*lambda = 0.25.
+    rewards = np.array([[1.0, 0.0], [2.0, 0.0], [3.0, 1.0]])
+    values = np.array([[0.5, 1.0], [0.5, 1.0], [0.5, 1.0]])
+    dones = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    last_value = np.array([2.0, 5.0])
+    advantages, returns = script.compute_gae(rewards, values, dones, last_value, gamma=0.5, gae_lambda=0.5)
+    # env 0: t=2: 3 + 0.5*2 - 0.5 = 3.5; t=1 (done): 2 - 0.5 = 1.5; t=0: (1 + 0.25 - 0.5) + 0.25*1.5 = 1.125
+    # env 1: t=2 (done, last value ignored): 1 - 1 = 0; t=1: 0.5 - 1 = -0.5; t=0: -0.5 + 0.25*(-0.5) = -0.625
+    np.testing.assert_allclose(advantages, [[1.125, -0.625], [1.5, -0.5], [3.5, 0.0]])
+    np.testing.assert_allclose(returns, advantages + values)
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_gae_lambda_one_is_discounted_return_minus_value_and_lambda_zero_is_td_error(script):
+    generator = torch.Generator().manual_seed(0)
+    rewards, values = torch.rand(6, 3, generator=generator), torch.rand(6, 3, generator=generator)
+    last_value, dones, gamma = torch.rand(3, generator=generator), torch.zeros(6, 3), 0.9
+    advantages, _ = script.compute_gae(rewards, values, dones, last_value, gamma, gae_lambda=1.0)
+    discounted = last_value * gamma ** 6 + sum(gamma ** k * rewards[k] for k in range(6))
+    torch.testing.assert_close(advantages[0], discounted - values[0])
+    advantages, _ = script.compute_gae(rewards, values, dones, last_value, gamma, gae_lambda=0.0)
+    next_values = torch.cat([values[1:], last_value[None]])
+    torch.testing.assert_close(advantages, rewards + gamma * next_values - values)
+
+
+# The clipped losses
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_clipped_surrogate_on_hand_computed_ratios(script):
+    ratio = torch.tensor([0.5, 1.0, 1.5, 1.5, 0.5], requires_grad=True)
+    advantages = torch.tensor([1.0, 1.0, 1.0, -1.0, -1.0])
+    loss = script.clipped_surrogate_loss(ratio, advantages, clip_coef=0.2)
+    # min(r A, clip(r) A) = 0.5, 1.0, min(1.5, 1.2) = 1.2, min(-1.5, -1.2) = -1.5, min(-0.5, -0.8) = -0.8
+    assert loss.item() == pytest.approx(-(0.5 + 1.0 + 1.2 - 1.5 - 0.8) / 5)
+    loss.backward()
+    # the clipped terms (r=1.5 with A>0, r=0.5 with A<0) give no gradient; the others give -A/5
+    torch.testing.assert_close(ratio.grad, torch.tensor([-0.2, -0.2, 0.0, 0.2, 0.0]))
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_value_loss_clipped_and_unclipped(script):
+    new, old, target = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 0.0]), torch.tensor([2.0, -1.0])
+    # unclipped: 0.5 * mean((1-2)^2, (0+1)^2) = 0.5
+    assert script.value_loss(new, old, target, 0.2, clip_vloss=False).item() == pytest.approx(0.5)
+    # clipped prediction of the first is 0.2: max(1, 1.8^2) = 3.24; the second is within the clip: 1
+    assert script.value_loss(new, old, target, 0.2, clip_vloss=True).item() == pytest.approx(0.5 * (3.24 + 1.0) / 2)
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_explained_variance(script):
+    targets = torch.tensor([1.0, 2.0, 3.0, 4.0])
+    assert script.explained_variance(targets, targets) == 1.0
+    assert script.explained_variance(torch.full((4,), 2.5), targets) == pytest.approx(0.0)
+
+
+# Refused settings: one line naming the problem and the fix, exit status 2, before any training
+
+@pytest.mark.parametrize("script", SCRIPTS)
+@pytest.mark.parametrize("overrides, expected", [
+    (dict(env_id="CartPol-v1"), "did you mean CartPole-v1"),
+    (dict(num_envs=3, num_steps=5, num_minibatches=4), "not divisible by --num-minibatches"),
+    (dict(total_timesteps=100), "smaller than one batch"),
+    (dict(num_envs=0), "--num-envs is 0"),
+    (dict(num_steps=-2), "--num-steps is -2"),
+    (dict(update_epochs=-1), "--update-epochs is -1"),
+    (dict(eval_episodes=0), "--eval-episodes is 0"),
+    (dict(learning_rate=0.0), "--learning-rate is 0.0"),
+    (dict(max_grad_norm=-1.0), "--max-grad-norm is -1.0"),
+    (dict(gamma=1.5), "--gamma is 1.5"),
+    (dict(gae_lambda=-0.1), "--gae-lambda is -0.1"),
+    (dict(clip_coef=0.0), "--clip-coef is 0.0"),
+    (dict(checkpoint_every=-1), "--checkpoint-every is -1"),
+    (dict(eval_model="missing.pt"), "missing.pt: no such file"),
+    (dict(resume="missing.pt"), "missing.pt: no such file"),
+])
+def test_bad_settings_are_refused(script, overrides, expected, capsys):
+    settings = dict(env_id=ENV_OF[script], total_timesteps=512, num_envs=4, num_steps=32) | overrides
+    assert expected in refused(script.train, script.Args(**settings), capsys)
+
+
+@pytest.mark.parametrize("script, env_id, expected", [
+    (ppo_discrete, "Pendulum-v1", "use ppo_continuous_beta.py"),
+    (ppo_continuous_beta, "CartPole-v1", "use ppo_discrete.py"),
+])
+def test_wrong_script_for_the_action_space_is_refused(script, env_id, expected, capsys):
+    assert expected in refused(script.train, script.Args(env_id=env_id, total_timesteps=512), capsys)

@@ -1,0 +1,226 @@
+"""ppo_continuous_beta.py: the Beta head, bounds, refused inputs, the policy picture, learning."""
+
+import os
+import zlib
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+import ppo_continuous_beta
+from ppo_continuous_beta import Agent, Args, policy_heatmap, to_env_action, train, write_png
+from tests.helpers import BoundedActionEnv, ConstantRewardEnv, read_scalars, refused, register_once
+
+register_once("BoundedAction-v0", BoundedActionEnv, max_episode_steps=20)
+
+
+@pytest.fixture(autouse=True)
+def in_tmp_dir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+
+
+def tiny(**overrides) -> Args:
+    settings = dict(env_id="SwingUpPendulum-v0", total_timesteps=512, num_envs=4, num_steps=32, eval_episodes=2)
+    settings.update(overrides)
+    return Args(**settings)
+
+
+# The Beta head
+
+def test_alpha_and_beta_exceed_one():
+    torch.manual_seed(0)
+    agent = Agent(obs_dim=3, action_dim=2)
+    for layer in (agent.alpha_head, agent.beta_head):  # widen the heads so the test is not only at init
+        torch.nn.init.normal_(layer.weight, std=1.0)
+    alpha, beta = agent.get_alpha_beta(torch.randn(1000, 3) * 3)
+    assert alpha.shape == beta.shape == (1000, 2)
+    assert (alpha > 1).all() and (beta > 1).all()
+    assert alpha.max() > 2 and beta.max() > 2  # the heads really move
+    # far out, softplus(x) drops below float32's resolution at 1, and 1 + softplus rounds to 1: never below
+    torch.nn.init.constant_(agent.alpha_head.bias, -100.0)
+    alpha, _ = agent.get_alpha_beta(torch.randn(10, 3))
+    assert (alpha >= 1).all()
+
+
+def test_samples_stay_inside_eps_and_log_probabilities_are_finite_at_both_ends():
+    agent = Agent(obs_dim=3, action_dim=1)
+    # push alpha to ~60: the Beta mass sits against 1, where float32 samples round to 1.0
+    torch.nn.init.constant_(agent.alpha_head.bias, 60.0)
+    u, log_prob, entropy, _ = agent.get_action_and_value(torch.zeros(5000, 3))
+    eps = Agent.sample_eps
+    assert u.min() >= eps and u.max() <= 1 - eps
+    assert torch.isfinite(log_prob).all() and torch.isfinite(entropy).all()
+    # a stored action at either end of [eps, 1 - eps] scores finitely too
+    for end in (eps, 1 - eps):
+        _, log_prob, _, _ = agent.get_action_and_value(torch.zeros(1, 3), torch.full((1, 1), end))
+        assert torch.isfinite(log_prob).all()
+
+
+def test_log_probability_and_entropy_sum_over_action_dimensions():
+    torch.manual_seed(1)
+    agent = Agent(obs_dim=3, action_dim=2)
+    obs, u = torch.randn(4, 3), torch.rand(4, 2) * 0.9 + 0.05
+    _, log_prob, entropy, _ = agent.get_action_and_value(obs, u)
+    alpha, beta = agent.get_alpha_beta(obs)
+    per_dimension = torch.distributions.Beta(alpha, beta)
+    torch.testing.assert_close(log_prob, per_dimension.log_prob(u).sum(-1))
+    torch.testing.assert_close(entropy, per_dimension.entropy().sum(-1))
+
+
+def test_deterministic_action_is_the_mean():
+    torch.manual_seed(2)
+    agent = Agent(obs_dim=3, action_dim=2)
+    obs = torch.randn(7, 3)
+    alpha, beta = agent.get_alpha_beta(obs)
+    torch.testing.assert_close(agent.act_deterministic(obs), torch.distributions.Beta(alpha, beta).mean)
+
+
+def test_affine_map_onto_asymmetric_bounds():
+    low, high = np.array([-2.0, 0.0]), np.array([1.0, 5.0])
+    np.testing.assert_allclose(to_env_action(np.array([0.0, 0.0]), low, high), [-2.0, 0.0])
+    np.testing.assert_allclose(to_env_action(np.array([1.0, 1.0]), low, high), [1.0, 5.0])
+    np.testing.assert_allclose(to_env_action(np.array([0.5, 0.1]), low, high), [-0.5, 0.5])
+
+
+def test_actions_land_inside_asymmetric_bounds_during_training():
+    BoundedActionEnv.received.clear()
+    train(tiny(env_id="BoundedAction-v0", total_timesteps=1024))
+    actions = np.array(BoundedActionEnv.received)
+    assert len(actions) >= 1024
+    assert (actions >= [-2.0, 0.0]).all() and (actions <= [1.0, 5.0]).all()
+    # and the policy explores the whole box, not a corner of it
+    assert actions[:, 0].min() < -1.0 and actions[:, 0].max() > 0.0
+    assert actions[:, 1].min() < 1.5 and actions[:, 1].max() > 3.5
+
+
+def test_ratio_is_one_on_the_first_mini_batch():
+    """With one epoch of one mini-batch, every logged figure is the first mini-batch's.
+
+    Before any gradient step the new policy is the old one, so r_t(theta) = 1:
+    nothing is clipped and both KL estimates vanish. "Exactly" up to float32
+    rounding: a matrix product over 4 rows (the rollout) and over 128 (the
+    mini-batch) may round the last bit differently; a wrong stored action
+    (the env action instead of u, say) would give KLs of order 0.1 instead.
+    """
+    run_dir = train(tiny(update_epochs=1, num_minibatches=1, total_timesteps=1024))["run_dir"]
+    scalars = read_scalars(run_dir)
+    assert [value for _, value in scalars["losses/clipfrac"]] == [0.0] * 8
+    for tag in ("losses/approx_kl", "losses/old_approx_kl"):
+        assert len(scalars[tag]) == 8 and max(abs(value) for _, value in scalars[tag]) < 1e-6
+
+
+# Time limits and reproducibility
+
+def test_truncated_episodes_are_bootstrapped():
+    """Reward 1 per step, cut at 5 steps: the critic must learn 1 / (1 - 0.9) = 10, not about 2.6."""
+    register_once("ConstantRewardBox-v0", ConstantRewardEnv, max_episode_steps=5, kwargs={"action": "box"})
+    agent = train(tiny(env_id="ConstantRewardBox-v0", total_timesteps=20_000, num_steps=50, gamma=0.9,
+                       learning_rate=1e-2, clip_vloss=False, eval_episodes=1))["agent"]
+    with torch.no_grad():
+        assert agent.get_value(torch.ones(1, 1)).item() == pytest.approx(10.0, rel=0.1)
+
+
+def test_same_seed_gives_identical_logged_numbers():
+    first, second = (read_scalars(train(tiny(total_timesteps=1024, seed=5))["run_dir"]) for _ in range(2))
+    first.pop("charts/SPS"), second.pop("charts/SPS")
+    assert "losses/approx_kl" in first and first == second
+
+
+# Normalisation statistics: saved with the model, frozen for evaluation
+
+def test_running_observation_statistics_match_the_whole_data():
+    data = np.random.default_rng(0).normal(loc=[3.0, -1.0], scale=[2.0, 0.5], size=(1000, 2))
+    stats = {"mean": np.zeros(2), "var": np.ones(2), "count": 1e-4}
+    for batch in np.split(data, [7, 300, 301, 1000]):
+        if len(batch):
+            ppo_continuous_beta.update_obs_stats(stats, batch)
+    np.testing.assert_allclose(stats["mean"], data.mean(0), rtol=1e-6)
+    np.testing.assert_allclose(stats["var"], data.var(0), rtol=1e-5)
+    normalized = ppo_continuous_beta.normalize_obs(data, stats)
+    np.testing.assert_allclose(normalized.mean(0), 0.0, atol=1e-6)
+    np.testing.assert_allclose(normalized.std(0), 1.0, rtol=1e-5)
+
+
+def test_observation_statistics_are_saved_and_reused_for_evaluation():
+    result = train(tiny(total_timesteps=2048, norm_obs=True, norm_reward=True, save_model=True))
+    saved = torch.load(f"{result['run_dir']}/agent.pt", weights_only=True)
+    stats = saved["obs_stats"]
+    assert stats["count"] > 2048 and len(stats["mean"]) == 3 and min(stats["var"]) > 0
+    assert stats["mean"] != [0.0, 0.0, 0.0]
+    evaluated = train(tiny(eval_model=f"{result['run_dir']}/agent.pt"))
+    np.testing.assert_array_equal(evaluated["eval_returns"], result["eval_returns"])
+
+
+def test_load_policy_drives_the_pendulum_within_its_action_space():
+    result = train(tiny(save_model=True, norm_obs=True))
+    policy = ppo_continuous_beta.load_policy(f"{result['run_dir']}/agent.pt")
+    env = gym.make("SwingUpPendulum-v0")
+    obs, _ = env.reset(seed=0)
+    action = policy(obs)
+    assert action.shape == (1,) and env.action_space.contains(action)
+
+
+# Refused inputs
+
+def test_infinite_bounds_images_and_discrete_actions_are_refused(capsys):
+    register_once("UnboundedAction-v0", ConstantRewardEnv, kwargs={"action": "unbounded"})
+    assert "has infinite bounds" in refused(train, tiny(env_id="UnboundedAction-v0"), capsys)
+    register_once("ImageObs-v0", ConstantRewardEnv, kwargs={"observation": "image", "action": "box"})
+    assert "is an image" in refused(train, tiny(env_id="ImageObs-v0"), capsys)
+    assert "use ppo_discrete.py" in refused(train, tiny(env_id="Acrobot-v1"), capsys)
+
+
+def test_checkpoint_of_the_other_script_or_environment_is_refused(capsys):
+    path = f"{train(tiny(save_model=True))['run_dir']}/agent.pt"
+    assert "was saved for SwingUpPendulum-v0, not Pendulum-v1" in refused(
+        train, tiny(env_id="Pendulum-v1", eval_model=path), capsys)
+    saved = torch.load(path, weights_only=True)
+    saved["script"] = "ppo_discrete"
+    torch.save(saved, "discrete.pt")
+    assert "not a checkpoint saved by ppo_continuous_beta.py" in refused(train, tiny(eval_model="discrete.pt"), capsys)
+
+
+# The policy picture
+
+def test_heatmap_puts_angle_on_x_and_velocity_on_y(monkeypatch):
+    space = gym.make("SwingUpPendulum-v0").observation_space
+    agent = Agent(3, 1)
+    # a policy that pushes with the sign of sin(angle): lowest action at -pi/2, highest at +pi/2
+    monkeypatch.setattr(agent, "act_deterministic", lambda obs: (obs[:, 1:2] + 1) / 2)
+    image = policy_heatmap(agent, space, None, torch.device("cpu"), width=64, height=32)
+    assert image.shape == (32, 64, 3) and image.dtype == np.uint8
+    left, right, middle = image[16, 16], image[16, 48], image[16, 32]  # angles near -pi/2, +pi/2, 0
+    assert left[2] > left[0] and right[0] > right[2]  # blue for the lowest action, red for the highest
+    assert middle.min() > 240  # white for the middle action
+    np.testing.assert_array_equal(image[0], image[-1])  # this policy ignores velocity
+
+
+def test_training_on_a_pendulum_writes_the_policy_png_and_logs_it():
+    result = train(tiny(heatmap_every=2, total_timesteps=512))
+    with open(f"{result['run_dir']}/policy.png", "rb") as f:
+        png = f.read()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+    assert (width, height) == (256, 144)
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    events = EventAccumulator(result["run_dir"], size_guidance={"images": 0})
+    events.Reload()
+    assert len(events.Images("charts/policy")) == 3  # iterations 2 and 4, and the end
+
+
+def test_png_writer_round_trips():
+    image = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3)
+    write_png("small.png", image)
+    data = open("small.png", "rb").read()
+    compressed = data[data.index(b"IDAT") + 4:data.index(b"IEND") - 8]
+    rows = zlib.decompress(compressed)
+    assert rows == b"\x00" + image[0].tobytes() + b"\x00" + image[1].tobytes()
+
+
+# Learning
+
+def test_swing_up_pendulum_learns_with_seed_1():
+    """Seed 1 of a short run lifts the evaluation well above zero control (about -1075)."""
+    result = train(Args(seed=1, total_timesteps=150_000, eval_episodes=20))
+    assert result["eval_returns"].mean() >= -500
