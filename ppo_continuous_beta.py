@@ -22,6 +22,7 @@ import json
 import struct
 import zlib
 import os
+import pickle
 import random
 import signal
 import sys
@@ -410,7 +411,10 @@ def load_checkpoint(path: str, env_id: str | None = None) -> dict:
     """Load a file saved by this script, refusing code-carrying pickles and other files."""
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # weights_only refuses pickled callables; anything else is not ours
+    except pickle.UnpicklingError:
+        fail(f"{path} carries Python objects that could run code when loaded, so it is refused "
+             f"(torch.load with weights_only=True); pass a .pt file written by ppo_continuous_beta.py --save-model")
+    except Exception as error:
         fail(f"{path} is not a checkpoint saved by ppo_continuous_beta.py ({type(error).__name__}: "
              f"{str(error).splitlines()[0][:160]}); pass a .pt file written by --save-model")
     if not isinstance(payload, dict) or payload.get("script") != "ppo_continuous_beta":
@@ -476,6 +480,9 @@ def new_run_name(args: Args) -> str:
 
 def train(args: Args) -> dict:
     check_args(args)
+    resumed = load_checkpoint(args.resume) if args.resume else None
+    if resumed:  # a resumed run continues with the settings it started with
+        args = Args(**resumed["args"] | {"resume": args.resume})
     check_env_id(args.env_id)
     random.seed(args.seed)
     np.random.seed(args.seed)
@@ -497,10 +504,10 @@ def train(args: Args) -> dict:
         print(f"evaluation over {len(returns)} episodes: {returns.mean():.2f} +- {returns.std():.2f}")
         return {"eval_returns": returns, "run_dir": None, "agent": agent}
 
-    resumed = load_checkpoint(args.resume, args.env_id) if args.resume else None
     run_name = resumed["run_name"] if resumed else new_run_name(args)
     run_dir = f"runs/{run_name}"
-    envs = make_env(args.env_id, args.num_envs, args.seed, args.vectorization_mode)
+    env_seed = args.seed + (resumed["iteration"] if resumed else 0)  # a resumed run meets new episodes
+    envs = make_env(args.env_id, args.num_envs, env_seed, args.vectorization_mode)
     check_spaces(envs)
     pendulum_like = is_pendulum_like(envs)
     obs_space, action_space = envs.single_observation_space, envs.single_action_space
@@ -522,7 +529,7 @@ def train(args: Args) -> dict:
     if resumed and args.norm_obs:
         obs_stats = {key: np.asarray(value) for key, value in resumed["obs_stats"].items()}
 
-    writer = SummaryWriter(run_dir, purge_step=global_step if resumed else None)
+    writer = SummaryWriter(run_dir, purge_step=global_step + 1 if resumed else None)  # drop what came after the checkpoint
     writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" +
                     "\n".join(f"|{key}|{value}|" for key, value in vars(args).items()))
 
@@ -549,7 +556,8 @@ def train(args: Args) -> dict:
 
     def request_stop(signum, frame):
         if stop_signal:  # a second Ctrl-C quits at once
-            raise KeyboardInterrupt
+            print("\nquitting without a checkpoint", file=sys.stderr)
+            raise SystemExit(130)
         stop_signal.append(signum)
         print("\nstopping after this iteration (Ctrl-C again to quit at once)", file=sys.stderr)
 
@@ -567,7 +575,7 @@ def train(args: Args) -> dict:
     start_step = global_step
     last_print = 0.0
     recent_returns = []
-    env_obs, _ = envs.reset(seed=args.seed)
+    env_obs, _ = envs.reset(seed=env_seed)
     if args.norm_obs:
         update_obs_stats(obs_stats, env_obs)
     next_obs = torch.as_tensor(normalize_obs(env_obs, obs_stats), dtype=torch.float32, device=device)
@@ -586,6 +594,10 @@ def train(args: Args) -> dict:
                 actions[step], logprobs[step], values[step] = action, logprob, value
                 env_action = to_env_action(action.cpu().numpy(), action_low, action_high)
                 env_obs, reward, terminations, truncations, infos = envs.step(env_action)
+                if not (np.isfinite(reward).all() and np.isfinite(env_obs).all()):
+                    bad = "reward" if not np.isfinite(reward).all() else "observation"
+                    raise FloatingPointError(f"{args.env_id} returned a non-finite {bad} at step {global_step:,}; "
+                                             "the environment is at fault, check its dynamics and reward")
 
                 # A time limit is not a terminal state: bootstrap gamma * V(final_obs) into the reward
                 truncated_only = truncations & ~terminations
@@ -607,6 +619,10 @@ def train(args: Args) -> dict:
                         writer.add_scalar("charts/episodic_return", episodic_return, global_step)
                         writer.add_scalar("charts/episodic_length", int(infos["episode"]["l"][i]), global_step)
                         recent_returns = (recent_returns + [episodic_return])[-20:]
+
+            if not (torch.isfinite(values).all() and torch.isfinite(logprobs).all()):
+                raise FloatingPointError(f"the network output became non-finite at iteration {iteration}; "
+                                         "try a lower --learning-rate")
 
             # GAE: advantages and value targets for the whole rollout
             with torch.inference_mode():
@@ -670,16 +686,19 @@ def train(args: Args) -> dict:
                 last_print = time.time()
                 left = (args.num_iterations * args.batch_size - global_step) / max(sps, 1)
                 mean_return = f"{np.mean(recent_returns):8.2f}" if recent_returns else "     n/a"
-                print(f"\rstep {global_step:>9,}/{args.num_iterations * args.batch_size:,} | {sps:>6,} steps/s | "
-                      f"return {mean_return} | {left:5.0f} s left", end="" if sys.stdout.isatty() else "\n",
-                      flush=True)
+                line = (f"step {global_step:>9,}/{args.num_iterations * args.batch_size:,} | {sps:>6,} steps/s | "
+                        f"return {mean_return} | {left:5.0f} s left")
+                # on a terminal the line rewrites itself; in a log file it is one line each time
+                print(f"\r{line}" if sys.stdout.isatty() else line, end="" if sys.stdout.isatty() else "\n", flush=True)
 
             if args.checkpoint_every and iteration % args.checkpoint_every == 0:
                 checkpoint(iteration)
             if stop_signal:
                 break
     except FloatingPointError as error:
-        fail(f"{error}. Training stopped{'; the last good checkpoint is ' + run_dir + '/checkpoint.pt' if args.checkpoint_every else ''}")
+        writer.close()
+        last_good = f"{run_dir}/checkpoint.pt"
+        fail(f"{error}. Training stopped" + (f"; the last good checkpoint is {last_good}" if os.path.exists(last_good) else ""))
     finally:
         for s, handler in previous_handlers.items():
             signal.signal(s, handler)

@@ -14,6 +14,7 @@ Continuous Control Using Generalized Advantage Estimation" (arXiv:1506.02438).
 import difflib
 import json
 import os
+import pickle
 import random
 import signal
 import sys
@@ -312,7 +313,10 @@ def load_checkpoint(path: str, env_id: str | None = None) -> dict:
     """Load a file saved by this script, refusing code-carrying pickles and other files."""
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # weights_only refuses pickled callables; anything else is not ours
+    except pickle.UnpicklingError:
+        fail(f"{path} carries Python objects that could run code when loaded, so it is refused "
+             f"(torch.load with weights_only=True); pass a .pt file written by ppo_discrete.py --save-model")
+    except Exception as error:
         fail(f"{path} is not a checkpoint saved by ppo_discrete.py ({type(error).__name__}: "
              f"{str(error).splitlines()[0][:160]}); pass a .pt file written by --save-model")
     if not isinstance(payload, dict) or payload.get("script") != "ppo_discrete":
@@ -350,6 +354,9 @@ def new_run_name(args: Args) -> str:
 
 def train(args: Args) -> dict:
     check_args(args)
+    resumed = load_checkpoint(args.resume) if args.resume else None
+    if resumed:  # a resumed run continues with the settings it started with
+        args = Args(**resumed["args"] | {"resume": args.resume})
     check_env_id(args.env_id)
     random.seed(args.seed)
     np.random.seed(args.seed)
@@ -376,10 +383,10 @@ def train(args: Args) -> dict:
         print(f"evaluation over {len(returns)} episodes: {returns.mean():.2f} +- {returns.std():.2f}")
         return {"eval_returns": returns, "run_dir": None}
 
-    resumed = load_checkpoint(args.resume, args.env_id) if args.resume else None
     run_name = resumed["run_name"] if resumed else new_run_name(args)
     run_dir = f"runs/{run_name}"
-    envs = make_env(args.env_id, args.num_envs, args.seed, args.vectorization_mode)
+    env_seed = args.seed + (resumed["iteration"] if resumed else 0)  # a resumed run meets new episodes
+    envs = make_env(args.env_id, args.num_envs, env_seed, args.vectorization_mode)
     check_spaces(envs)
     obs_dim = envs.single_observation_space.shape[0]
     n_actions = int(envs.single_action_space.n)
@@ -393,7 +400,7 @@ def train(args: Args) -> dict:
         global_step, start_iteration = resumed["global_step"], resumed["iteration"] + 1
         torch.set_rng_state(resumed["torch_rng"])
 
-    writer = SummaryWriter(run_dir, purge_step=global_step if resumed else None)
+    writer = SummaryWriter(run_dir, purge_step=global_step + 1 if resumed else None)  # drop what came after the checkpoint
     writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" +
                     "\n".join(f"|{key}|{value}|" for key, value in vars(args).items()))
 
@@ -410,7 +417,8 @@ def train(args: Args) -> dict:
 
     def request_stop(signum, frame):
         if stop_signal:  # a second Ctrl-C quits at once
-            raise KeyboardInterrupt
+            print("\nquitting without a checkpoint", file=sys.stderr)
+            raise SystemExit(130)
         stop_signal.append(signum)
         print("\nstopping after this iteration (Ctrl-C again to quit at once)", file=sys.stderr)
 
@@ -428,7 +436,7 @@ def train(args: Args) -> dict:
     start_step = global_step
     last_print = 0.0
     recent_returns = []
-    next_obs, _ = envs.reset(seed=args.seed)
+    next_obs, _ = envs.reset(seed=env_seed)
     next_obs = torch.as_tensor(next_obs, dtype=torch.float32, device=device)
     iteration = start_iteration - 1
     try:
@@ -444,6 +452,10 @@ def train(args: Args) -> dict:
                     action, logprob, _, value = agent.get_action_and_value(next_obs)
                 actions[step], logprobs[step], values[step] = action, logprob, value
                 env_obs, reward, terminations, truncations, infos = envs.step(action.cpu().numpy())
+                if not (np.isfinite(reward).all() and np.isfinite(env_obs).all()):
+                    bad = "reward" if not np.isfinite(reward).all() else "observation"
+                    raise FloatingPointError(f"{args.env_id} returned a non-finite {bad} at step {global_step:,}; "
+                                             "the environment is at fault, check its dynamics and reward")
 
                 # A time limit is not a terminal state: bootstrap gamma * V(final_obs) into the reward
                 truncated_only = truncations & ~terminations
@@ -463,6 +475,10 @@ def train(args: Args) -> dict:
                         writer.add_scalar("charts/episodic_return", episodic_return, global_step)
                         writer.add_scalar("charts/episodic_length", int(infos["episode"]["l"][i]), global_step)
                         recent_returns = (recent_returns + [episodic_return])[-20:]
+
+            if not (torch.isfinite(values).all() and torch.isfinite(logprobs).all()):
+                raise FloatingPointError(f"the network output became non-finite at iteration {iteration}; "
+                                         "try a lower --learning-rate")
 
             # GAE: advantages and value targets for the whole rollout
             with torch.inference_mode():
@@ -524,16 +540,19 @@ def train(args: Args) -> dict:
                 last_print = time.time()
                 left = (args.num_iterations * args.batch_size - global_step) / max(sps, 1)
                 mean_return = f"{np.mean(recent_returns):8.2f}" if recent_returns else "     n/a"
-                print(f"\rstep {global_step:>9,}/{args.num_iterations * args.batch_size:,} | {sps:>6,} steps/s | "
-                      f"return {mean_return} | {left:5.0f} s left", end="" if sys.stdout.isatty() else "\n",
-                      flush=True)
+                line = (f"step {global_step:>9,}/{args.num_iterations * args.batch_size:,} | {sps:>6,} steps/s | "
+                        f"return {mean_return} | {left:5.0f} s left")
+                # on a terminal the line rewrites itself; in a log file it is one line each time
+                print(f"\r{line}" if sys.stdout.isatty() else line, end="" if sys.stdout.isatty() else "\n", flush=True)
 
             if args.checkpoint_every and iteration % args.checkpoint_every == 0:
                 checkpoint(iteration)
             if stop_signal:
                 break
     except FloatingPointError as error:
-        fail(f"{error}. Training stopped{'; the last good checkpoint is ' + run_dir + '/checkpoint.pt' if args.checkpoint_every else ''}")
+        writer.close()
+        last_good = f"{run_dir}/checkpoint.pt"
+        fail(f"{error}. Training stopped" + (f"; the last good checkpoint is {last_good}" if os.path.exists(last_good) else ""))
     finally:
         for s, handler in previous_handlers.items():
             signal.signal(s, handler)

@@ -80,7 +80,11 @@ class BoundedActionEnv(ConstantRewardEnv):
 
 
 class NaNRewardEnv(ConstantRewardEnv):
-    """Pays NaN from its fourth step on, the kind of bug that should stop training at once."""
+    """Pays NaN after `nan_after` steps, the kind of bug that should stop training at once."""
+
+    def __init__(self, nan_after=3, **kwargs):
+        super().__init__(**kwargs)
+        self.nan_after = nan_after
 
     def reset(self, *, seed=None, options=None):
         self.steps = 0
@@ -89,4 +93,4 @@ class NaNRewardEnv(ConstantRewardEnv):
     def step(self, action):
         self.steps += 1
         obs, reward, terminated, truncated, info = super().step(action)
-        return obs, (float("nan") if self.steps > 3 else reward), terminated, truncated, info
+        return obs, (float("nan") if self.steps > self.nan_after else reward), terminated, truncated, info

@@ -103,7 +103,7 @@ def test_bad_checkpoints_are_refused(tmp_path, capsys):
 
     # a pickle that would run code when loaded is refused by weights_only=True
     torch.save({"script": "ppo_discrete", "payload": os.system}, tmp_path / "evil.pt")
-    assert "is not a checkpoint" in refused(train, tiny(eval_model="evil.pt"), capsys)
+    assert "could run code" in refused(train, tiny(eval_model="evil.pt"), capsys)
 
     path = f"{train(tiny(save_model=True))['run_dir']}/agent.pt"
     assert "was saved for CartPole-v1, not Acrobot-v1" in refused(train, tiny(env_id="Acrobot-v1", eval_model=path), capsys)

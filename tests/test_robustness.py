@@ -1,0 +1,109 @@
+"""Both scripts: interrupts keep a resumable checkpoint, loads are safe, numerical blow-ups stop loudly."""
+
+import glob
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import ppo_continuous_beta
+import ppo_discrete
+from tests.helpers import NaNRewardEnv, read_scalars, refused, register_once
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+register_once("NaNReward-v0", NaNRewardEnv, max_episode_steps=50)
+register_once("NaNRewardBox-v0", NaNRewardEnv, max_episode_steps=50, kwargs={"action": "box"})
+register_once("LateNaNReward-v0", NaNRewardEnv, kwargs={"nan_after": 100})
+register_once("LateNaNRewardBox-v0", NaNRewardEnv, kwargs={"nan_after": 100, "action": "box"})
+
+CASES = {  # script, an env it trains on, one with NaN rewards
+    "discrete": (ppo_discrete, "CartPole-v1", "NaNReward-v0"),
+    "beta": (ppo_continuous_beta, "SwingUpPendulum-v0", "NaNRewardBox-v0"),
+}
+
+
+@pytest.fixture(autouse=True)
+def in_tmp_dir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.mark.parametrize("case, signum, exit_code", [("discrete", signal.SIGINT, 130), ("beta", signal.SIGTERM, 143)])
+def test_interrupted_run_checkpoints_and_resumes_to_the_end(case, signum, exit_code, tmp_path):
+    script, env_id, _ = CASES[case]
+    command = [sys.executable, os.path.join(ROOT, f"{script.__name__}.py"), "--env-id", env_id,
+               "--num-envs", "4", "--num-steps", "64", "--total-timesteps", "51200", "--eval-episodes", "2"]
+    run = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    first_line = run.stdout.readline()  # the first progress line: training is under way
+    assert first_line.startswith("step")
+    run.send_signal(signum)
+    out, err = run.communicate(timeout=60)
+    assert run.returncode == exit_code, err
+    [checkpoint] = glob.glob(str(tmp_path / "runs" / "*" / "checkpoint.pt"))
+    assert f"--resume {os.path.relpath(checkpoint, tmp_path)}" in out
+    saved = torch.load(checkpoint, weights_only=True)
+    assert 0 < saved["global_step"] < 51200 and saved["global_step"] == saved["iteration"] * 256
+    for key in ("agent", "optimizer", "torch_rng", "args"):
+        assert key in saved
+
+    resumed = subprocess.run(command[:2] + ["--resume", checkpoint], capture_output=True, text=True,
+                             cwd=tmp_path, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    run_dir = os.path.dirname(checkpoint)
+    with open(f"{run_dir}/summary.json") as f:
+        assert json.load(f)["global_step"] == 51200
+    # one curve, in the same run directory, every iteration logged once: no gap, no repeat
+    steps = [step for step, _ in read_scalars(run_dir)["charts/learning_rate"]]
+    assert steps == list(range(256, 51200 + 1, 256))
+    # and the learning-rate schedule picks up where it stopped: linear from 2.5e-3 (discrete) / 1e-3 down
+    rates = [value for _, value in read_scalars(run_dir)["charts/learning_rate"]]
+    assert all(later < earlier for earlier, later in zip(rates, rates[1:]))
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_periodic_checkpoints_are_written_whole(case):
+    script, env_id, _ = CASES[case]
+    result = script.train(script.Args(env_id=env_id, num_envs=4, num_steps=32, total_timesteps=128 * 5,
+                                      checkpoint_every=2, eval_episodes=1))
+    assert glob.glob(f"{result['run_dir']}/*.tmp") == []
+    saved = torch.load(f"{result['run_dir']}/checkpoint.pt", weights_only=True)
+    assert saved["iteration"] == 4 and saved["global_step"] == 4 * 128
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_a_checkpoint_carrying_a_pickled_callable_is_refused(case, capsys):
+    script, env_id, _ = CASES[case]
+    torch.save({"script": script.__name__, "payload": os.system}, "evil.pt")
+    message = refused(script.train, script.Args(env_id=env_id, eval_model="evil.pt"), capsys)
+    assert "carries Python objects that could run code" in message
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_environment_returning_nan_is_caught_at_that_step(case, capsys):
+    script, _, nan_env = CASES[case]
+    args = script.Args(env_id=nan_env, num_envs=1, num_steps=16, total_timesteps=64)
+    message = refused(script.train, args, capsys)
+    assert f"{nan_env} returned a non-finite reward at step 4;" in message
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_a_blow_up_keeps_the_last_good_checkpoint(case, capsys):
+    script, _, nan_env = CASES[case]
+    late_nan_env = "Late" + nan_env
+    args = script.Args(env_id=late_nan_env, num_envs=1, num_steps=16, total_timesteps=1024, checkpoint_every=1)
+    message = refused(script.train, args, capsys)
+    assert f"{late_nan_env} returned a non-finite reward at step 101;" in message
+    [checkpoint] = glob.glob("runs/*/checkpoint.pt")
+    assert f"the last good checkpoint is {checkpoint}" in message
+    assert torch.load(checkpoint, weights_only=True)["global_step"] == 96  # iteration 6 of 16 steps
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_absurd_learning_rate_stops_with_the_iteration_and_a_suggestion(case, capsys):
+    script, env_id, _ = CASES[case]
+    args = script.Args(env_id=env_id, num_envs=4, num_steps=32, total_timesteps=128 * 20, learning_rate=1e30)
+    message = refused(script.train, args, capsys)
+    assert "at iteration 1;" in message and "try a lower --learning-rate" in message
