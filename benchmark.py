@@ -55,15 +55,15 @@ class Args:
     script: str = "ppo_discrete.py"
     """the PPO script to run (a path, or a file name beside benchmark.py)"""
     env_ids: tuple[str, ...] | None = None
-    """environment ids (default: CartPole-v1 Acrobot-v1; with --report-only: every one found)"""
+    """environment ids; when not given: CartPole-v1 Acrobot-v1, or with --report-only every one found"""
     seeds: tuple[int, ...] | None = None
-    """seeds (default: 1 2 3; with --report-only: every one found)"""
+    """seeds; when not given: 1 2 3, or with --report-only every one found"""
     jobs: int = os.cpu_count() or 1
-    """number of runs at once on this machine (default: the number of CPU cores)"""
+    """number of runs at once on this machine; the default is the number of CPU cores"""
     out_dir: str = "benchmark_results"
     """folder for results.md, the plots and the runs' logs"""
     exp_name: str | None = None
-    """tag of this sweep's runs, passed to the script as --exp-name (default: bench_{script name})"""
+    """tag of this sweep's runs, passed to the script as --exp-name; when not given: bench_{script name}"""
     solved: tuple[str, ...] = ()
     """solved thresholds as ENV_ID=RETURN, added to or replacing the built-in ones, e.g. Pendulum-v1=-180"""
     report_only: bool = False
@@ -115,7 +115,7 @@ def run_script(script: str, argv: list[str], log_path: str, cwd: str | None = No
     """Run `python script argv...` with its output in `log_path`; return its exit status and duration."""
     start = time.time()
     with open(log_path, "w") as log:
-        # one thread per run: several runs each spawning a thread per core would fight over the cores
+        # OMP_NUM_THREADS=1: runs side by side, each with a thread per core, would fight over the cores
         done = subprocess.run([sys.executable, script, *argv], cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
                               env=os.environ | {"OMP_NUM_THREADS": "1"})
     return done.returncode, time.time() - start
@@ -135,16 +135,18 @@ def sweep_locally(script, jobs, args, say):
 
 def source_files(script: str) -> dict[str, str]:
     """Text of the script and of the modules beside it that it imports (pendulum_env.py), by file name."""
-    folder = os.path.dirname(script)
-    with open(script) as f:
-        sources = {os.path.basename(script): f.read()}
-    for node in ast.walk(ast.parse(sources[os.path.basename(script)])):
-        names = ([alias.name for alias in node.names] if isinstance(node, ast.Import) else
-                 [node.module] if isinstance(node, ast.ImportFrom) and node.module else [])
-        for name in names:
-            if os.path.isfile(os.path.join(folder, f"{name}.py")):
-                with open(os.path.join(folder, f"{name}.py")) as f:
-                    sources[f"{name}.py"] = f.read()
+    folder, name = os.path.split(script)
+
+    def read(file: str) -> str:
+        with open(os.path.join(folder, file)) as f:
+            return f.read()
+
+    sources = {name: read(name)}
+    for node in ast.walk(ast.parse(sources[name])):
+        modules = ([alias.name for alias in node.names] if isinstance(node, ast.Import) else
+                   [node.module] if isinstance(node, ast.ImportFrom) and node.module else [])
+        sources |= {f"{module}.py": read(f"{module}.py") for module in modules
+                    if os.path.isfile(os.path.join(folder, f"{module}.py"))}
     return sources
 
 
@@ -380,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
     if runs:
         os.makedirs(args.out_dir, exist_ok=True)
         print("\n" + markdown_table(write_report(runs, solved, args.out_dir, os.path.basename(args.script), exp_name)))
-        print(f"wrote {os.path.join(args.out_dir, 'results.md')} and its plots from {len(runs)} runs")
+        print(f"wrote {os.path.join(args.out_dir, 'results.md')} and its plots from {len(runs)} run(s)")
     elif args.report_only:
         fail(f"no finished runs tagged {exp_name} under {RUNS_DIR}/; check --exp-name, --env-ids and --seeds, "
              "or run the sweep without --report-only")

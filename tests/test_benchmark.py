@@ -1,0 +1,175 @@
+"""benchmark.py: a tiny sweep end to end, a failing run, --report-only, the statistics, and the Ray path."""
+
+import glob
+import json
+import os
+import re
+import sys
+
+import numpy as np
+import pytest
+
+import benchmark
+
+SCRIPT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "ppo_discrete.py")
+TINY = ["--", "--total-timesteps", "2048", "--num-envs", "4", "--num-steps", "64", "--eval-episodes", "2"]
+
+
+def table_means(markdown: str) -> dict[str, float]:
+    """{env_id: mean} read back from the rows of results.md."""
+    return {match[0]: float(match[1]) for match in re.findall(r"^\| (\S+) \| (-?[\d.]+) ± ", markdown, re.M)}
+
+
+def summaries(env_id: str) -> list[dict]:
+    return [json.load(open(path)) for path in sorted(glob.glob(f"runs/{env_id}__*/summary.json"))]
+
+
+def is_png(path: str) -> bool:
+    with open(path, "rb") as f:
+        return f.read(8) == b"\x89PNG\r\n\x1a\n" and os.path.getsize(path) > 5000
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    """One tiny sweep (CartPole-v1 and Acrobot-v1 x 2 seeds), run once for the tests that read it."""
+    folder = tmp_path_factory.mktemp("sweep")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(folder)
+        code = benchmark.main(["--script", SCRIPT, "--env-ids", "CartPole-v1", "Acrobot-v1", "--seeds", "1", "2",
+                               "--jobs", "2", *TINY])
+    return folder, code
+
+
+def test_sweep_writes_table_and_plots(sweep, monkeypatch):
+    folder, code = sweep
+    monkeypatch.chdir(folder)
+    assert code == 0
+    assert len(os.listdir("runs")) == 4 and len(os.listdir("benchmark_results/logs")) == 4
+    results = open("benchmark_results/results.md").read()
+    means = table_means(results)
+    assert set(means) == {"CartPole-v1", "Acrobot-v1"}
+    for env_id in means:
+        runs = summaries(env_id)
+        assert len(runs) == 2 and all(run["args"]["exp_name"] == "bench_ppo_discrete" for run in runs)
+        assert means[env_id] == pytest.approx(np.mean([run["eval_mean"] for run in runs]), abs=0.051)
+        assert is_png(f"benchmark_results/{env_id}.png")
+
+
+def test_report_only_rebuilds_the_same_table(sweep, monkeypatch, capsys):
+    folder, _ = sweep
+    monkeypatch.chdir(folder)
+    before = sorted(os.listdir("runs"))
+    # the sweep's own command with --report-only
+    assert benchmark.main(["--script", SCRIPT, "--env-ids", "CartPole-v1", "Acrobot-v1", "--seeds", "1", "2",
+                           "--report-only", "--out-dir", "again", *TINY]) == 0
+    # no filters: every env id and seed of the sweep's exp name, env ids in alphabetical order
+    assert benchmark.main(["--script", SCRIPT, "--report-only", "--out-dir", "all"]) == 0
+    assert sorted(os.listdir("runs")) == before  # nothing trained
+    assert "started" not in capsys.readouterr().out
+    table = open("benchmark_results/results.md").read()
+    assert open("again/results.md").read() == table
+    assert table_means(open("all/results.md").read()) == table_means(table)
+    assert is_png("again/CartPole-v1.png") and is_png("again/Acrobot-v1.png")
+
+
+def test_report_only_without_runs_is_refused(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as stop:
+        benchmark.main(["--report-only", "--exp-name", "nothing_here"])
+    assert stop.value.code == 2
+    assert capsys.readouterr().err.startswith("error: no finished runs tagged nothing_here")
+
+
+def test_failed_run_is_reported_and_the_others_go_on(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    code = benchmark.main(["--script", SCRIPT, "--env-ids", "NoSuchEnv-v0", "CartPole-v1", "--seeds", "1",
+                           "--jobs", "2", *TINY])
+    out = capsys.readouterr().out
+    assert code == 1
+    log = os.path.join("benchmark_results", "logs", "NoSuchEnv-v0__1.log")
+    assert f"NoSuchEnv-v0 seed 1: FAILED (exit 2), see {log}" in out
+    assert "1 run(s) failed" in out and "CartPole-v1 seed 1: done in" in out
+    assert open(log).read().startswith("error: ")
+    assert set(table_means(open("benchmark_results/results.md").read())) == {"CartPole-v1"}
+
+
+def test_bad_input_is_refused(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    for argv in (["--script", "no_such_script.py"], ["--solved", "CartPole-v1"],
+                 ["--script", SCRIPT, "--", "--seed", "4"]):
+        with pytest.raises(SystemExit) as stop:
+            benchmark.main(argv)
+        assert stop.value.code == 2
+        assert capsys.readouterr().err.startswith("error: ")
+
+
+def fake_run(env_id, seed, eval_mean, wall_time=10.0, sps=1000.0, global_step=1000):
+    return {"env_id": env_id, "seed": seed, "eval_mean": eval_mean, "wall_time": wall_time, "sps": sps,
+            "global_step": global_step}
+
+
+def test_summarize_statistics():
+    runs = [fake_run("CartPole-v1", 1, 500.0, wall_time=10.0, sps=900.0),
+            fake_run("CartPole-v1", 2, 400.0, wall_time=30.0, sps=1100.0),
+            fake_run("CartPole-v1", 3, 480.0, wall_time=20.0, sps=1000.0),
+            fake_run("Made-up-v0", 1, -5.0)]
+    cartpole, made_up = benchmark.summarize(runs, benchmark.parse_solved(("Made-up-v0=-1",)))
+    assert cartpole["mean"] == pytest.approx(460.0)
+    assert cartpole["std"] == pytest.approx(np.std([500.0, 400.0, 480.0]))
+    assert (cartpole["seeds"], cartpole["wall_time"], cartpole["sps"]) == (3, 20.0, 1000.0)
+    assert (cartpole["threshold"], cartpole["solved"]) == (475.0, 2)
+    assert (made_up["threshold"], made_up["solved"]) == (-1.0, 0)
+    table = benchmark.markdown_table([cartpole, made_up])
+    assert "| CartPole-v1 | 460.0 ± 43.2 | 3 | 1,000 | 20.0 s | 1,000 | 2/3 (≥ 475) |" in table
+    assert benchmark.summarize(runs[3:], {})[0]["solved"] is None
+    assert "| n/a |" in benchmark.markdown_table(benchmark.summarize(runs[3:], {}))
+
+
+def test_smoothed_curve():
+    grid = np.linspace(0, 40, 5)
+    # episodes end at steps 10, 20, 30 with returns 1, 2, 3, given out of order
+    curve = benchmark.smoothed_curve([30, 10, 20], [3.0, 1.0, 2.0], grid, window=2)
+    # rolling means of the last two episodes: 1, 1.5, 2.5; held before the first and after the last
+    np.testing.assert_allclose(curve, [1.0, 1.0, 1.5, 2.5, 2.5])
+    halfway = benchmark.smoothed_curve([0, 100], [0.0, 10.0], np.array([50.0]), window=1)
+    np.testing.assert_allclose(halfway, [5.0])
+
+
+def test_plot_curves_writes_a_small_png(tmp_path):
+    grid = np.linspace(0, 100, 100)
+    path = str(tmp_path / "curve.png")
+    benchmark.plot_curves("CartPole-v1", grid, [grid, grid * 2], 475.0, path)
+    assert is_png(path) and os.path.getsize(path) < 100_000
+
+
+def test_ray_sweep_brings_the_runs_home(tmp_path, monkeypatch, capsys):
+    ray = pytest.importorskip("ray")
+    monkeypatch.chdir(tmp_path)
+    try:
+        # `local` starts a Ray instance for this sweep; main shuts it down again
+        code = benchmark.main(["--script", SCRIPT, "--env-ids", "CartPole-v1", "--seeds", "1", "2",
+                               "--ray-address", "local", *TINY])
+        assert not ray.is_initialized()
+    finally:
+        ray.shutdown()
+    assert code == 0
+    assert "CartPole-v1 seed 2: sent to Ray" in capsys.readouterr().out
+    run_dirs = sorted(os.listdir("runs"))
+    assert [name.split("__")[:3] for name in run_dirs] == [["CartPole-v1", "bench_ppo_discrete", "1"],
+                                                            ["CartPole-v1", "bench_ppo_discrete", "2"]]
+    for name in run_dirs:
+        assert os.path.isfile(f"runs/{name}/summary.json")
+        assert any(file.startswith("events.out.tfevents") for file in os.listdir(f"runs/{name}"))
+    assert open("benchmark_results/logs/CartPole-v1__1.log").read().count("evaluation over 2 episodes") == 1
+    means = table_means(open("benchmark_results/results.md").read())
+    assert means["CartPole-v1"] == pytest.approx(np.mean([s["eval_mean"] for s in summaries("CartPole-v1")]),
+                                                 abs=0.051)
+
+
+def test_missing_ray_is_one_clear_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now fails as if it were not installed
+    with pytest.raises(SystemExit) as stop:
+        benchmark.main(["--script", SCRIPT, "--env-ids", "CartPole-v1", "--seeds", "1", "--ray-address", "auto"])
+    assert stop.value.code == 2
+    assert "pip install -r requirements-ray.txt" in capsys.readouterr().err
