@@ -68,32 +68,32 @@ class Args:
     # Algorithm
     env_id: str = "SwingUpPendulum-v0"
     """id of the Gymnasium environment"""
-    total_timesteps: int = 100_000
+    total_timesteps: int = 500_000
     """total environment steps of training"""
-    learning_rate: float = 2.5e-3
+    learning_rate: float = 1e-3
     """learning rate of the Adam optimizer"""
-    num_envs: int = 8
+    num_envs: int = 16
     """number of environments stepped together"""
-    num_steps: int = 32
+    num_steps: int = 64
     """steps per environment in each rollout"""
     vectorization_mode: Literal["auto", "sync", "async", "vector_entry_point"] = "auto"
     """how environments are vectorized: `auto` takes the env's native vector implementation when it supports same-step autoreset, else `sync`"""
     anneal_lr: bool = True
     """if toggled, anneal the learning rate linearly to zero"""
-    gamma: float = 0.99
+    gamma: float = 0.98
     """discount factor gamma"""
     gae_lambda: float = 0.95
     """lambda of generalized advantage estimation"""
     num_minibatches: int = 4
     """number of mini-batches per epoch"""
-    update_epochs: int = 4
+    update_epochs: int = 10
     """number of passes over the batch per update"""
     norm_adv: bool = True
     """if toggled, normalize advantages per mini-batch"""
     clip_coef: float = 0.2
     """surrogate clipping coefficient epsilon"""
-    clip_vloss: bool = True
-    """if toggled, clip the value loss as the PPO2 implementation does"""
+    clip_vloss: bool = False
+    """if toggled, clip the value loss as the PPO2 implementation does (off: it slows the critic on large returns)"""
     ent_coef: float = 0.0
     """coefficient of the entropy bonus"""
     vf_coef: float = 0.5
@@ -104,9 +104,11 @@ class Args:
     """stop an update early when the approximate KL exceeds this (None: never)"""
     eval_episodes: int = 10
     """number of deterministic evaluation episodes after training"""
+    hidden_size: int = 64
+    """width of the two hidden layers of the actor and of the critic"""
     norm_obs: bool = False
     """if toggled, normalize observations by running mean and std (frozen for evaluation)"""
-    norm_reward: bool = False
+    norm_reward: bool = True
     """if toggled, scale rewards by the running std of the discounted return"""
 
     # Filled in at run time
@@ -127,7 +129,7 @@ def fail(message: str):
 def check_args(args: Args):
     """Catch bad settings before anything is built, and derive the batch sizes."""
     for name in ("total_timesteps", "num_envs", "num_steps", "num_minibatches",
-                 "update_epochs", "eval_episodes", "torch_threads"):
+                 "update_epochs", "eval_episodes", "torch_threads", "hidden_size"):
         if getattr(args, name) <= 0:
             fail(f"--{name.replace('_', '-')} is {getattr(args, name)}; it must be a positive integer")
     for name in ("learning_rate", "max_grad_norm"):
@@ -426,7 +428,7 @@ def load_checkpoint(path: str, env_id: str | None = None) -> dict:
 
 
 def load_agent(saved: dict, path: str, device: torch.device) -> Agent:
-    agent = Agent(saved["obs_dim"], saved["action_dim"]).to(device)
+    agent = Agent(saved["obs_dim"], saved["action_dim"], saved["args"]["hidden_size"]).to(device)
     try:
         agent.load_state_dict(saved["agent"])
     except RuntimeError:
@@ -516,7 +518,7 @@ def train(args: Args) -> dict:
     obs_dim, action_dim = obs_space.shape[0], action_space.shape[0]
     action_low, action_high = action_space.low, action_space.high
 
-    agent = Agent(obs_dim, action_dim).to(device)
+    agent = Agent(obs_dim, action_dim, args.hidden_size).to(device)
     optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5)
     global_step, start_iteration = 0, 1
     if resumed:

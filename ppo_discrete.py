@@ -92,6 +92,8 @@ class Args:
     """stop an update early when the approximate KL exceeds this (None: never)"""
     eval_episodes: int = 10
     """number of deterministic evaluation episodes after training"""
+    hidden_size: int = 64
+    """width of the two hidden layers of the actor and of the critic"""
 
     # Filled in at run time
     batch_size: int = 0
@@ -111,7 +113,7 @@ def fail(message: str):
 def check_args(args: Args):
     """Catch bad settings before anything is built, and derive the batch sizes."""
     for name in ("total_timesteps", "num_envs", "num_steps", "num_minibatches",
-                 "update_epochs", "eval_episodes", "torch_threads"):
+                 "update_epochs", "eval_episodes", "torch_threads", "hidden_size"):
         if getattr(args, name) <= 0:
             fail(f"--{name.replace('_', '-')} is {getattr(args, name)}; it must be a positive integer")
     for name in ("learning_rate", "max_grad_norm"):
@@ -372,7 +374,7 @@ def train(args: Args) -> dict:
     if args.eval_model is not None:
         saved = load_checkpoint(args.eval_model, args.env_id)
         run_name = f"{args.env_id}__{args.exp_name}__eval__{args.seed}__{int(time.time())}"
-        agent = Agent(saved["obs_dim"], saved["n_actions"]).to(device)
+        agent = Agent(saved["obs_dim"], saved["n_actions"], saved["args"]["hidden_size"]).to(device)
         try:
             agent.load_state_dict(saved["agent"])
         except RuntimeError:
@@ -391,7 +393,7 @@ def train(args: Args) -> dict:
     obs_dim = envs.single_observation_space.shape[0]
     n_actions = int(envs.single_action_space.n)
 
-    agent = Agent(obs_dim, n_actions).to(device)
+    agent = Agent(obs_dim, n_actions, args.hidden_size).to(device)
     optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5)
     global_step, start_iteration = 0, 1
     if resumed:

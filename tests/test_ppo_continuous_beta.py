@@ -15,11 +15,6 @@ from tests.helpers import BoundedActionEnv, ConstantRewardEnv, read_scalars, ref
 register_once("BoundedAction-v0", BoundedActionEnv, max_episode_steps=20)
 
 
-@pytest.fixture(autouse=True)
-def in_tmp_dir(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-
-
 def tiny(**overrides) -> Args:
     settings = dict(env_id="SwingUpPendulum-v0", total_timesteps=512, num_envs=4, num_steps=32, eval_episodes=2)
     settings.update(overrides)
@@ -116,7 +111,7 @@ def test_truncated_episodes_are_bootstrapped():
     """Reward 1 per step, cut at 5 steps: the critic must learn 1 / (1 - 0.9) = 10, not about 2.6."""
     register_once("ConstantRewardBox-v0", ConstantRewardEnv, max_episode_steps=5, kwargs={"action": "box"})
     agent = train(tiny(env_id="ConstantRewardBox-v0", total_timesteps=20_000, num_steps=50, gamma=0.9,
-                       learning_rate=1e-2, clip_vloss=False, eval_episodes=1))["agent"]
+                       learning_rate=1e-2, norm_reward=False, eval_episodes=1))["agent"]
     with torch.no_grad():
         assert agent.get_value(torch.ones(1, 1)).item() == pytest.approx(10.0, rel=0.1)
 
@@ -221,6 +216,12 @@ def test_png_writer_round_trips():
 # Learning
 
 def test_swing_up_pendulum_learns_with_seed_1():
-    """Seed 1 of a short run lifts the evaluation well above zero control (about -1075)."""
+    """Seed 1 with the defaults, cut to 150k steps (about 15 s), swings the pendulum up.
+
+    Measured here: -200 over 20 evaluation episodes. Zero control scores about
+    -1075 and the untrained policy -1100 to -1300, so -300 says the agent learned
+    to swing up and balance from most starts, with room for another CPU's rounding.
+    """
     result = train(Args(seed=1, total_timesteps=150_000, eval_episodes=20))
-    assert result["eval_returns"].mean() >= -500
+    assert result["global_step"] <= 150_000
+    assert result["eval_returns"].mean() >= -300

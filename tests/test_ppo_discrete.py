@@ -16,12 +16,6 @@ from tests.helpers import ConstantRewardEnv, read_scalars, refused, register_onc
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-@pytest.fixture(autouse=True)
-def in_tmp_dir(tmp_path, monkeypatch):
-    """Runs write runs/ and videos/ into a fresh folder."""
-    monkeypatch.chdir(tmp_path)
-
-
 def tiny(**overrides) -> Args:
     """A run small enough for a unit test."""
     settings = dict(env_id="CartPole-v1", total_timesteps=512, num_envs=4, num_steps=32, eval_episodes=2)

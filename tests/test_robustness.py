@@ -26,11 +26,6 @@ CASES = {  # script, an env it trains on, one with NaN rewards
 }
 
 
-@pytest.fixture(autouse=True)
-def in_tmp_dir(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-
-
 @pytest.mark.parametrize("case, signum, exit_code", [("discrete", signal.SIGINT, 130), ("beta", signal.SIGTERM, 143)])
 def test_interrupted_run_checkpoints_and_resumes_to_the_end(case, signum, exit_code, tmp_path):
     script, env_id, _ = CASES[case]
