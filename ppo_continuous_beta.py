@@ -514,7 +514,7 @@ def train(args: Args) -> dict:
     pendulum_like = is_pendulum_like(envs)
     obs_space, action_space = envs.single_observation_space, envs.single_action_space
     if args.norm_reward:
-        envs = gym.wrappers.vector.NormalizeReward(envs, gamma=args.gamma)
+        envs = reward_normalizer = gym.wrappers.vector.NormalizeReward(envs, gamma=args.gamma)
     obs_dim, action_dim = obs_space.shape[0], action_space.shape[0]
     action_low, action_high = action_space.low, action_space.high
 
@@ -530,6 +530,9 @@ def train(args: Args) -> dict:
     obs_stats = {"mean": np.zeros(obs_dim), "var": np.ones(obs_dim), "count": 1e-4} if args.norm_obs else None
     if resumed and args.norm_obs:
         obs_stats = {key: np.asarray(value) for key, value in resumed["obs_stats"].items()}
+    if resumed and args.norm_reward:
+        rms = reward_normalizer.return_rms
+        rms.mean, rms.var, rms.count = (np.float64(resumed["reward_stats"][key]) for key in ("mean", "var", "count"))
 
     writer = SummaryWriter(run_dir, purge_step=global_step + 1 if resumed else None)  # drop what came after the checkpoint
     writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" +
@@ -544,8 +547,13 @@ def train(args: Args) -> dict:
 
     def checkpoint(iteration: int) -> str:
         path = f"{run_dir}/checkpoint.pt"
+        reward_stats = None
+        if args.norm_reward:
+            rms = reward_normalizer.return_rms
+            reward_stats = {"mean": float(rms.mean), "var": float(rms.var), "count": float(rms.count)}
         save_atomically(saved_agent() | {"optimizer": optimizer.state_dict(), "global_step": global_step,
-                                         "iteration": iteration, "torch_rng": torch.get_rng_state()}, path)
+                                         "iteration": iteration, "torch_rng": torch.get_rng_state(),
+                                         "reward_stats": reward_stats}, path)
         return path
 
     def log_heatmap():

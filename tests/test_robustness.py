@@ -43,6 +43,8 @@ def test_interrupted_run_checkpoints_and_resumes_to_the_end(case, signum, exit_c
     assert 0 < saved["global_step"] < 51200 and saved["global_step"] == saved["iteration"] * 256
     for key in ("agent", "optimizer", "torch_rng", "args"):
         assert key in saved
+    if script is ppo_continuous_beta:  # reward scaling is on by default: its statistics travel too
+        assert saved["reward_stats"]["count"] == pytest.approx(saved["global_step"], abs=1) and saved["reward_stats"]["var"] > 0
 
     resumed = subprocess.run(command[:2] + ["--resume", checkpoint], capture_output=True, text=True,
                              cwd=tmp_path, timeout=120)
