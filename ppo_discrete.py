@@ -14,7 +14,6 @@ Continuous Control Using Generalized Advantage Estimation" (arXiv:1506.02438).
 import difflib
 import json
 import os
-import pickle
 import random
 import signal
 import sys
@@ -315,10 +314,10 @@ def load_checkpoint(path: str, env_id: str | None = None) -> dict:
     """Load a file saved by this script, refusing code-carrying pickles and other files."""
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        fail(f"{path} carries Python objects that could run code when loaded, so it is refused "
-             f"(torch.load with weights_only=True); pass a .pt file written by ppo_discrete.py --save-model")
     except Exception as error:
+        if "GLOBAL" in str(error):  # the pickle names a callable or class to import: refused
+            fail(f"{path} carries Python objects that could run code when loaded, so it is refused "
+                 f"(torch.load with weights_only=True); pass a .pt file written by ppo_discrete.py --save-model")
         fail(f"{path} is not a checkpoint saved by ppo_discrete.py ({type(error).__name__}: "
              f"{str(error).splitlines()[0][:160]}); pass a .pt file written by --save-model")
     if not isinstance(payload, dict) or payload.get("script") != "ppo_discrete":
@@ -430,8 +429,8 @@ def train(args: Args) -> dict:
     obs = torch.zeros((args.num_steps, args.num_envs, obs_dim), device=device)
     actions = torch.zeros((args.num_steps, args.num_envs), dtype=torch.long, device=device)
     logprobs = torch.zeros((args.num_steps, args.num_envs), device=device)
-    rewards = torch.zeros((args.num_steps, args.num_envs), device=device)
-    dones = torch.zeros((args.num_steps, args.num_envs), device=device)
+    rewards = np.zeros((args.num_steps, args.num_envs), dtype=np.float32)  # numpy: filled from the env's arrays
+    dones = np.zeros((args.num_steps, args.num_envs), dtype=np.float32)
     values = torch.zeros((args.num_steps, args.num_envs), device=device)
 
     start_time = time.time()
@@ -459,16 +458,14 @@ def train(args: Args) -> dict:
                     raise FloatingPointError(f"{args.env_id} returned a non-finite {bad} at step {global_step:,}; "
                                              "the environment is at fault, check its dynamics and reward")
 
+                rewards[step], dones[step] = reward, terminations | truncations
                 # A time limit is not a terminal state: bootstrap gamma * V(final_obs) into the reward
                 truncated_only = truncations & ~terminations
                 if truncated_only.any():
                     final_obs = np.stack(infos["final_obs"][truncated_only])
                     with torch.inference_mode():
                         final_values = agent.get_value(torch.as_tensor(final_obs, dtype=torch.float32, device=device))
-                    reward = reward.copy()
-                    reward[truncated_only] += args.gamma * final_values.cpu().numpy()
-                rewards[step] = torch.as_tensor(reward, device=device)
-                dones[step] = torch.as_tensor(terminations | truncations, device=device)
+                    rewards[step, truncated_only] += args.gamma * final_values.cpu().numpy()
                 next_obs = torch.as_tensor(env_obs, dtype=torch.float32, device=device)
 
                 if "episode" in infos:
@@ -485,12 +482,15 @@ def train(args: Args) -> dict:
             # GAE: advantages and value targets for the whole rollout
             with torch.inference_mode():
                 next_value = agent.get_value(next_obs)
-                advantages, returns = compute_gae(rewards, values, dones, next_value, args.gamma, args.gae_lambda)
+            # in numpy: over arrays this small, its step-by-step loop runs about 4x faster than in torch
+            advantages, returns = compute_gae(rewards, values.cpu().numpy(), dones, next_value.cpu().numpy(),
+                                              args.gamma, args.gae_lambda)
 
             # Update: update_epochs passes over the batch in shuffled mini-batches
             b_obs = obs.reshape((-1, obs_dim))
             b_actions, b_logprobs = actions.reshape(-1), logprobs.reshape(-1)
-            b_advantages, b_returns, b_values = advantages.reshape(-1), returns.reshape(-1), values.reshape(-1)
+            b_advantages, b_returns = (torch.as_tensor(x.reshape(-1), device=device) for x in (advantages, returns))
+            b_values = values.reshape(-1)
             clipfracs = []
             for epoch in range(args.update_epochs):
                 b_inds = torch.randperm(args.batch_size, device=device)
