@@ -684,6 +684,25 @@ def run_micro(quick: bool):
                 lines.append((what + ", 1 thread", microseconds_per_call(function, budget)))
             finally:
                 torch.set_num_threads(threads_before)
+
+    # Adam's implementations: the per-tensor loop, foreach (the CPU default) and fused
+    torch.set_num_threads(1)
+    try:
+        for name, options in (("for-loop", {"foreach": False}), ("foreach", {"foreach": True}),
+                              ("fused", {"fused": True})):
+            optimizer = torch.optim.Adam(agent.parameters(), lr=2.5e-3, eps=1e-5, **options)
+            lines.append((f"Adam mini-batch update, 256 samples, Adam {name}, 1 thread",
+                          microseconds_per_call(adam_update, budget)))
+
+        # GAE over a (128, 4) rollout: the same function on torch tensors and on numpy arrays
+        rollout = [torch.rand(128, 4), torch.rand(128, 4), torch.zeros(128, 4), torch.rand(4)]
+        lines.append(("compute_gae on (128, 4) torch tensors, 1 thread",
+                      microseconds_per_call(lambda: discrete.compute_gae(*rollout, 0.99, 0.95), budget)))
+        arrays = [x.numpy() for x in rollout]
+        lines.append(("compute_gae on (128, 4) numpy arrays (what the scripts do)",
+                      microseconds_per_call(lambda: discrete.compute_gae(*arrays, 0.99, 0.95), budget)))
+    finally:
+        torch.set_num_threads(threads_before)
     width = max(len(what) for what, _ in lines)
     for what, value in lines:
         say(f"  {what:<{width}}" + (f"  {value:9.1f} us" if value is not None else ""))
