@@ -104,3 +104,14 @@ def test_absurd_learning_rate_stops_with_the_iteration_and_a_suggestion(case, ca
     args = script.Args(env_id=env_id, num_envs=4, num_steps=32, total_timesteps=128 * 20, learning_rate=1e30)
     message = refused(script.train, args, capsys)
     assert "at iteration 1;" in message and "try a lower --learning-rate" in message
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_cuda_without_a_gpu_warns_and_trains_on_the_cpu(case, capsys):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU: --cuda is taken")
+    script, env_id, _ = CASES[case]
+    result = script.train(script.Args(env_id=env_id, num_envs=4, num_steps=32, total_timesteps=128, cuda=True,
+                                      eval_episodes=1))
+    assert "warning: --cuda asked for but no CUDA device is available; training on the CPU" in capsys.readouterr().err
+    assert next(result["agent"].parameters()).device.type == "cpu"
