@@ -18,6 +18,7 @@ import random
 import signal
 import sys
 import time
+from collections import deque
 from dataclasses import asdict, dataclass
 from typing import Literal
 
@@ -42,7 +43,7 @@ class Args:
     torch_threads: int = 1
     """number of CPU threads torch may use; small networks run fastest on one"""
     capture_video: bool = False
-    """if toggled, record videos of the evaluation episodes under `videos/{run_name}`"""
+    """if toggled, record a video of the first evaluation episode under `videos/{run_name}`"""
     save_model: bool = False
     """if toggled, save the trained agent to `runs/{run_name}/agent.pt`"""
     eval_model: str | None = None
@@ -130,6 +131,9 @@ def check_args(args: Args):
         fail(f"num_envs * num_steps = {args.batch_size} is not divisible by --num-minibatches {args.num_minibatches}; "
              f"pick a divisor of {args.batch_size}")
     args.minibatch_size = args.batch_size // args.num_minibatches
+    if args.norm_adv and args.minibatch_size < 2:
+        fail(f"mini-batches of {args.minibatch_size} sample cannot be normalized (std of one number); "
+             "use fewer --num-minibatches or --no-norm-adv")
     args.num_iterations = args.total_timesteps // args.batch_size
     if args.num_iterations == 0 and args.eval_model is None:
         fail(f"--total-timesteps {args.total_timesteps} is smaller than one batch (num_envs * num_steps = "
@@ -171,7 +175,7 @@ def make_env(env_id: str, num_envs: int, seed: int, mode: str = "auto", video_fo
                 gym.make_vec(env_id, num_envs=1, vectorization_mode="vector_entry_point",
                              autoreset_mode=same_step).close()
                 mode = "vector_entry_point"
-            except TypeError:
+            except (TypeError, gym.error.Error):
                 pass
 
     def flatten_if_needed(env):
@@ -184,13 +188,17 @@ def make_env(env_id: str, num_envs: int, seed: int, mode: str = "auto", video_fo
         return env
 
     if mode == "vector_entry_point":
-        envs = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode=mode, autoreset_mode=same_step)
+        try:
+            envs = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode=mode, autoreset_mode=same_step)
+        except (TypeError, gym.error.Error):
+            fail(f"{env_id} has no native vector implementation with same-step autoreset; "
+                 "use --vectorization-mode sync (or auto)")
     else:
         def thunk(index):
             def make():
                 if video_folder and index == 0:
                     env = gym.make(env_id, render_mode="rgb_array")
-                    env = gym.wrappers.RecordVideo(env, video_folder, episode_trigger=lambda episode: True,
+                    env = gym.wrappers.RecordVideo(env, video_folder, episode_trigger=lambda episode: episode == 0,
                                                    disable_logger=True)
                 else:
                     env = gym.make(env_id)
@@ -198,10 +206,7 @@ def make_env(env_id: str, num_envs: int, seed: int, mode: str = "auto", video_fo
             return make
         vector_class = gym.vector.SyncVectorEnv if mode == "sync" else gym.vector.AsyncVectorEnv
         envs = vector_class([thunk(i) for i in range(num_envs)], autoreset_mode=same_step)
-    envs = gym.wrappers.vector.RecordEpisodeStatistics(envs)
-    envs.reset(seed=seed)
-    envs.action_space.seed(seed)
-    return envs
+    return gym.wrappers.vector.RecordEpisodeStatistics(envs)
 
 
 def check_spaces(envs):
@@ -224,7 +229,7 @@ def layer_init(layer: nn.Linear, std: float = np.sqrt(2), bias_const: float = 0.
 
 
 class Agent(nn.Module):
-    """Separate actor and critic MLPs: 2 hidden layers of 64 with tanh."""
+    """Separate actor and critic MLPs: 2 hidden layers of `hidden` units (64 by default) with tanh."""
 
     def __init__(self, obs_dim: int, n_actions: int, hidden: int = 64):
         super().__init__()
@@ -268,7 +273,7 @@ def compute_gae(rewards, values, dones, last_value, gamma: float, gae_lambda: fl
     `dones[t]` marks that the episode ended with step t (truncation already
     bootstrapped into `rewards[t]`). Works on torch tensors and numpy arrays.
     """
-    advantages = rewards * 0  # same type, shape and device as the input
+    advantages = rewards * 0.0  # same type, shape and device as the input, floating point
     next_value, next_advantage = last_value, 0.0
     for t in reversed(range(len(rewards))):
         not_done = 1.0 - dones[t]
@@ -356,6 +361,8 @@ def new_run_name(args: Args) -> str:
 def train(args: Args) -> dict:
     check_args(args)
     resumed = load_checkpoint(args.resume) if args.resume else None
+    if resumed and "optimizer" not in resumed:
+        fail(f"{args.resume} is a saved agent, not a checkpoint; resume from runs/{{run_name}}/checkpoint.pt")
     if resumed:  # a resumed run continues with the settings it started with
         args = Args(**resumed["args"] | {"resume": args.resume})
     check_env_id(args.env_id)
@@ -386,7 +393,7 @@ def train(args: Args) -> dict:
 
     run_name = resumed["run_name"] if resumed else new_run_name(args)
     run_dir = f"runs/{run_name}"
-    env_seed = args.seed + (resumed["iteration"] if resumed else 0)  # a resumed run meets new episodes
+    env_seed = args.seed + (resumed["iteration"] * args.num_envs if resumed else 0)  # a resumed run meets new episodes
     envs = make_env(args.env_id, args.num_envs, env_seed, args.vectorization_mode)
     check_spaces(envs)
     obs_dim = envs.single_observation_space.shape[0]
@@ -436,7 +443,7 @@ def train(args: Args) -> dict:
     start_time = time.time()
     start_step = global_step
     last_print = 0.0
-    recent_returns = []
+    recent_returns = deque(maxlen=20)  # for the progress line
     next_obs, _ = envs.reset(seed=env_seed)
     next_obs = torch.as_tensor(next_obs, dtype=torch.float32, device=device)
     iteration = start_iteration - 1
@@ -473,7 +480,7 @@ def train(args: Args) -> dict:
                         episodic_return = float(infos["episode"]["r"][i])
                         writer.add_scalar("charts/episodic_return", episodic_return, global_step)
                         writer.add_scalar("charts/episodic_length", int(infos["episode"]["l"][i]), global_step)
-                        recent_returns = (recent_returns + [episodic_return])[-20:]
+                        recent_returns.append(episodic_return)
 
             if not (torch.isfinite(values).all() and torch.isfinite(logprobs).all()):
                 raise FloatingPointError(f"the network output became non-finite at iteration {iteration}; "
@@ -569,6 +576,7 @@ def train(args: Args) -> dict:
               f"resume with: python {os.path.basename(__file__)} --env-id {args.env_id} --resume {path}")
         raise SystemExit(130 if stop_signal[0] == signal.SIGINT else 143)
 
+    train_time = time.time() - start_time
     # Evaluation of the deterministic policy on fresh environments
     eval_returns = evaluate(agent, args.env_id, args.eval_episodes, args.seed + 100_000, device,
                             f"videos/{run_name}" if args.capture_video else None)
@@ -585,7 +593,7 @@ def train(args: Args) -> dict:
         print(f"agent saved to {run_dir}/agent.pt")
     summary = {"env_id": args.env_id, "eval_mean": float(eval_returns.mean()), "eval_std": float(eval_returns.std()),
                "eval_returns": eval_returns.tolist(), "global_step": global_step, "wall_time": wall_time,
-               "sps": (global_step - start_step) / wall_time, "args": asdict(args)}
+               "sps": (global_step - start_step) / train_time, "args": asdict(args)}
     with open(f"{run_dir}/summary.json", "w") as f:
         json.dump(summary, f, indent=1)
     writer.close()

@@ -54,6 +54,14 @@ def test_gae_lambda_one_is_discounted_return_minus_value_and_lambda_zero_is_td_e
     torch.testing.assert_close(advantages, rewards + gamma * next_values - values)
 
 
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_gae_of_integer_rewards_is_not_truncated(script):
+    # the SPEC example with integer arrays: the advantages must still be 1.75, 1.5, 1.0
+    advantages, _ = script.compute_gae(np.ones((3, 1), dtype=int), np.zeros((3, 1), dtype=int),
+                                       np.zeros((3, 1), dtype=int), np.zeros(1, dtype=int), 0.5, 1.0)
+    assert advantages[:, 0].tolist() == [1.75, 1.5, 1.0]
+
+
 # The clipped losses
 
 @pytest.mark.parametrize("script", SCRIPTS)
@@ -101,6 +109,7 @@ def test_explained_variance(script):
     (dict(gae_lambda=-0.1), "--gae-lambda is -0.1"),
     (dict(clip_coef=0.0), "--clip-coef is 0.0"),
     (dict(checkpoint_every=-1), "--checkpoint-every is -1"),
+    (dict(num_envs=1, num_steps=4, num_minibatches=4, total_timesteps=64), "cannot be normalized"),
     (dict(eval_model="missing.pt"), "missing.pt: no such file"),
     (dict(resume="missing.pt"), "missing.pt: no such file"),
 ])
@@ -115,3 +124,13 @@ def test_bad_settings_are_refused(script, overrides, expected, capsys):
 ])
 def test_wrong_script_for_the_action_space_is_refused(script, env_id, expected, capsys):
     assert expected in refused(script.train, script.Args(env_id=env_id, total_timesteps=4096), capsys)
+
+
+def test_native_vectorization_that_the_env_lacks_is_refused(capsys):
+    args = ppo_discrete.Args(env_id="CartPole-v1", total_timesteps=4096, vectorization_mode="vector_entry_point")
+    assert "has no native vector implementation with same-step autoreset" in refused(ppo_discrete.train, args, capsys)
+
+
+def test_negative_heatmap_interval_is_refused(capsys):
+    args = ppo_continuous_beta.Args(heatmap_every=-3)
+    assert "--heatmap-every is -3" in refused(ppo_continuous_beta.train, args, capsys)

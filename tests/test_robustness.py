@@ -115,3 +115,12 @@ def test_cuda_without_a_gpu_warns_and_trains_on_the_cpu(case, capsys):
                                       eval_episodes=1))
     assert "warning: --cuda asked for but no CUDA device is available; training on the CPU" in capsys.readouterr().err
     assert next(result["agent"].parameters()).device.type == "cpu"
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_resuming_from_a_saved_agent_instead_of_a_checkpoint_is_refused(case, capsys):
+    script, env_id, _ = CASES[case]
+    result = script.train(script.Args(env_id=env_id, num_envs=4, num_steps=32, total_timesteps=128, save_model=True,
+                                      eval_episodes=1))
+    message = refused(script.train, script.Args(env_id=env_id, resume=f"{result['run_dir']}/agent.pt"), capsys)
+    assert "is a saved agent, not a checkpoint" in message
