@@ -177,7 +177,7 @@ def check_env_id(env_id: str):
         fail(f"{env_id} needs a package that is not installed ({str(error).splitlines()[0]}); run: {hint}")
 
 
-def make_env(env_id: str, num_envs: int, seed: int, mode: str = "auto", video_folder: str | None = None):
+def make_env(env_id: str, num_envs: int, mode: str = "auto", video_folder: str | None = None):
     """Build `num_envs` copies of `env_id` with same-step autoreset and episode statistics.
 
     Same-step autoreset returns the first observation of the next episode at the
@@ -462,7 +462,7 @@ def load_policy(path: str):
 def evaluate(agent: Agent, env_id: str, episodes: int, seed: int, device: torch.device,
              obs_stats: dict | None = None, video_folder: str | None = None) -> np.ndarray:
     """Run the deterministic policy (the Beta mean) for `episodes` fresh episodes, one per environment."""
-    envs = make_env(env_id, episodes, seed, video_folder=video_folder)
+    envs = make_env(env_id, episodes, video_folder=video_folder)
     low, high = envs.single_action_space.low, envs.single_action_space.high
     obs, _ = envs.reset(seed=seed)
     returns = np.zeros(episodes)
@@ -517,7 +517,7 @@ def train(args: Args) -> dict:
     run_name = resumed["run_name"] if resumed else new_run_name(args)
     run_dir = f"runs/{run_name}"
     env_seed = args.seed + (resumed["iteration"] * args.num_envs if resumed else 0)  # a resumed run meets new episodes
-    envs = make_env(args.env_id, args.num_envs, env_seed, args.vectorization_mode)
+    envs = make_env(args.env_id, args.num_envs, args.vectorization_mode)
     check_spaces(envs)
     pendulum_like = is_pendulum_like(envs)
     obs_space, action_space = envs.single_observation_space, envs.single_action_space

@@ -159,7 +159,7 @@ def check_env_id(env_id: str):
         fail(f"{env_id} needs a package that is not installed ({str(error).splitlines()[0]}); run: {hint}")
 
 
-def make_env(env_id: str, num_envs: int, seed: int, mode: str = "auto", video_folder: str | None = None):
+def make_env(env_id: str, num_envs: int, mode: str = "auto", video_folder: str | None = None):
     """Build `num_envs` copies of `env_id` with same-step autoreset and episode statistics.
 
     Same-step autoreset returns the first observation of the next episode at the
@@ -336,7 +336,7 @@ def load_checkpoint(path: str, env_id: str | None = None) -> dict:
 def evaluate(agent: Agent, env_id: str, episodes: int, seed: int, device: torch.device,
              video_folder: str | None = None) -> np.ndarray:
     """Run the deterministic (argmax) policy for `episodes` fresh episodes, one per environment."""
-    envs = make_env(env_id, episodes, seed, mode="sync", video_folder=video_folder)
+    envs = make_env(env_id, episodes, mode="sync", video_folder=video_folder)
     obs, _ = envs.reset(seed=seed)
     returns = np.zeros(episodes)
     running = np.ones(episodes, dtype=bool)
@@ -394,7 +394,7 @@ def train(args: Args) -> dict:
     run_name = resumed["run_name"] if resumed else new_run_name(args)
     run_dir = f"runs/{run_name}"
     env_seed = args.seed + (resumed["iteration"] * args.num_envs if resumed else 0)  # a resumed run meets new episodes
-    envs = make_env(args.env_id, args.num_envs, env_seed, args.vectorization_mode)
+    envs = make_env(args.env_id, args.num_envs, args.vectorization_mode)
     check_spaces(envs)
     obs_dim = envs.single_observation_space.shape[0]
     n_actions = int(envs.single_action_space.n)
@@ -412,12 +412,14 @@ def train(args: Args) -> dict:
     writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" +
                     "\n".join(f"|{key}|{value}|" for key, value in vars(args).items()))
 
+    def saved_agent() -> dict:
+        return {"script": "ppo_discrete", "args": asdict(args), "run_name": run_name,
+                "obs_dim": obs_dim, "n_actions": n_actions, "agent": agent.state_dict()}
+
     def checkpoint(iteration: int) -> str:
         path = f"{run_dir}/checkpoint.pt"
-        save_atomically({"script": "ppo_discrete", "args": asdict(args), "run_name": run_name,
-                         "obs_dim": obs_dim, "n_actions": n_actions, "agent": agent.state_dict(),
-                         "optimizer": optimizer.state_dict(), "global_step": global_step,
-                         "iteration": iteration, "torch_rng": torch.get_rng_state()}, path)
+        save_atomically(saved_agent() | {"optimizer": optimizer.state_dict(), "global_step": global_step,
+                                         "iteration": iteration, "torch_rng": torch.get_rng_state()}, path)
         return path
 
     # Ctrl-C or SIGTERM: finish the current iteration, checkpoint, then stop
@@ -587,9 +589,7 @@ def train(args: Args) -> dict:
           f" ({global_step:,} steps, {wall_time:.1f} s)")
 
     if args.save_model:
-        save_atomically({"script": "ppo_discrete", "args": asdict(args), "run_name": run_name,
-                         "obs_dim": obs_dim, "n_actions": n_actions, "agent": agent.state_dict()},
-                        f"{run_dir}/agent.pt")
+        save_atomically(saved_agent(), f"{run_dir}/agent.pt")
         print(f"agent saved to {run_dir}/agent.pt")
     summary = {"env_id": args.env_id, "eval_mean": float(eval_returns.mean()), "eval_std": float(eval_returns.std()),
                "eval_returns": eval_returns.tolist(), "global_step": global_step, "wall_time": wall_time,
