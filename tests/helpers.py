@@ -94,3 +94,14 @@ class NaNRewardEnv(ConstantRewardEnv):
         self.steps += 1
         obs, reward, terminated, truncated, info = super().step(action)
         return obs, (float("nan") if self.steps > self.nan_after else reward), terminated, truncated, info
+
+
+class SeedRecordingEnv(ConstantRewardEnv):
+    """Records the seed of every reset that sets one, to check which starts a script draws."""
+
+    seeds = []
+
+    def reset(self, *, seed=None, options=None):
+        if seed is not None:
+            SeedRecordingEnv.seeds.append(seed)
+        return super().reset(seed=seed, options=options)

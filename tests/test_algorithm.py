@@ -10,7 +10,7 @@ import torch
 
 import ppo_continuous_beta
 import ppo_discrete
-from tests.helpers import refused
+from tests.helpers import SeedRecordingEnv, refused, register_once
 
 SCRIPTS = [ppo_discrete, ppo_continuous_beta]
 ENV_OF = {ppo_discrete: "CartPole-v1", ppo_continuous_beta: "SwingUpPendulum-v0"}
@@ -109,6 +109,7 @@ def test_explained_variance(script):
     (dict(gae_lambda=-0.1), "--gae-lambda is -0.1"),
     (dict(clip_coef=0.0), "--clip-coef is 0.0"),
     (dict(checkpoint_every=-1), "--checkpoint-every is -1"),
+    (dict(seed=-1), "--seed is -1"),
     (dict(num_envs=1, num_steps=4, num_minibatches=4, total_timesteps=64), "cannot be normalized"),
     (dict(eval_model="missing.pt"), "missing.pt: no such file"),
     (dict(resume="missing.pt"), "missing.pt: no such file"),
@@ -134,3 +135,21 @@ def test_native_vectorization_that_the_env_lacks_is_refused(capsys):
 def test_negative_heatmap_interval_is_refused(capsys):
     args = ppo_continuous_beta.Args(heatmap_every=-3)
     assert "--heatmap-every is -3" in refused(ppo_continuous_beta.train, args, capsys)
+
+
+# Evaluation starts
+
+@pytest.mark.parametrize("script, action", [(ppo_discrete, "discrete"), (ppo_continuous_beta, "box")])
+def test_evaluation_starts_are_fresh_and_differ_between_run_seeds(script, action):
+    # 4 training envs, 3 evaluation episodes: run seed s trains from seeds s..s+3 and
+    # evaluates from 1_000_000 + 3s + (0, 1, 2), so runs 1 and 2 share no evaluation start.
+    env_id = f"SeedRecording-{action}-v0"
+    register_once(env_id, SeedRecordingEnv, max_episode_steps=4, kwargs={"action": action})
+    starts = {}
+    for seed in (1, 2):
+        SeedRecordingEnv.seeds.clear()
+        script.train(script.Args(env_id=env_id, seed=seed, num_envs=4, num_steps=8, total_timesteps=32,
+                                 eval_episodes=3))
+        starts[seed] = list(SeedRecordingEnv.seeds)
+    assert starts[1] == [1, 2, 3, 4, 1_000_003, 1_000_004, 1_000_005]
+    assert starts[2] == [2, 3, 4, 5, 1_000_006, 1_000_007, 1_000_008]

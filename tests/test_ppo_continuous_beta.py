@@ -216,12 +216,13 @@ def test_png_writer_round_trips():
 # Learning
 
 def test_swing_up_pendulum_learns_with_seed_1():
-    """Seed 1 with the defaults, cut to 150k steps (about 15 s), swings the pendulum up.
+    """Seed 1 with the defaults, cut to 200k steps (about 10 s), swings the pendulum up.
 
-    Measured here: -200 over 20 evaluation episodes. Zero control scores about
-    -1075 and the untrained policy -1100 to -1300, so -300 says the agent learned
-    to swing up and balance from most starts, with room for another CPU's rounding.
+    Measured here: -135 over 20 evaluation episodes (the full 2M-step default
+    reaches about -115). Zero control scores about -1075 and the untrained
+    policy -1100 to -1300, so -200 says the agent swings up and balances from
+    nearly every start, with room for another CPU's rounding.
     """
-    result = train(Args(seed=1, total_timesteps=150_000, eval_episodes=20))
-    assert result["global_step"] <= 150_000
-    assert result["eval_returns"].mean() >= -300
+    result = train(Args(seed=1, total_timesteps=200_000, eval_episodes=20))
+    assert result["global_step"] <= 200_000
+    assert result["eval_returns"].mean() >= -200
