@@ -10,7 +10,8 @@ functions of the algorithm (GAE, the clipped losses), then `train`, which runs
 the rollout / advantage / update loop, evaluates the result and saves it.
 
     python ppo_continuous_beta.py                      # the swing-up pendulum
-    python ppo_continuous_beta.py --env-id Pendulum-v1
+    python ppo_continuous_beta.py --env-id Pendulum-v1 --total-timesteps 100000 --num-envs 8 \
+        --num-steps 128 --num-minibatches 16 --gamma 0.95 --gae-lambda 0.9
 
 Paper: Schulman et al. 2017, "Proximal Policy Optimization Algorithms"
 (arXiv:1707.06347); advantages: Schulman et al. 2016, "High-Dimensional
