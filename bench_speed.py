@@ -78,7 +78,7 @@ import tyro
 
 # Row D's arguments to ppo_continuous_beta.py: the project's documented Pendulum-v1 command.
 PENDULUM_ARGS = ("--env-id", "Pendulum-v1", "--total-timesteps", "100000", "--num-envs", "8", "--num-steps", "128",
-                 "--num-minibatches", "16", "--gamma", "0.95", "--gae-lambda", "0.9")
+                 "--num-minibatches", "16", "--gamma", "0.95", "--gae-lambda", "0.9", "--activation", "relu")
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ALL_ROWS = "ABCDE"

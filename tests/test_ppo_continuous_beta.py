@@ -147,6 +147,22 @@ def test_observation_statistics_are_saved_and_reused_for_evaluation():
     np.testing.assert_array_equal(evaluated["eval_returns"], result["eval_returns"])
 
 
+def test_a_relu_agent_is_saved_and_evaluated_as_relu():
+    result = train(tiny(activation="relu", save_model=True))
+    path = f"{result['run_dir']}/agent.pt"
+    saved = torch.load(path, weights_only=True)
+    assert saved["args"]["activation"] == "relu"
+    obs = torch.randn(8, 3)
+    outputs = {}
+    for activation in ("relu", "tanh"):
+        agent = Agent(3, 1, activation=activation)
+        agent.load_state_dict(saved["agent"])
+        outputs[activation] = agent.act_deterministic(obs)
+    assert not torch.allclose(outputs["relu"], outputs["tanh"])  # so the activation matters to this checkpoint
+    evaluated = train(tiny(eval_model=path))
+    np.testing.assert_array_equal(evaluated["eval_returns"], result["eval_returns"])
+
+
 def test_load_policy_drives_the_pendulum_within_its_action_space():
     result = train(tiny(save_model=True, norm_obs=True))
     policy = ppo_continuous_beta.load_policy(f"{result['run_dir']}/agent.pt")

@@ -60,9 +60,11 @@ def test_discrete_observations_are_one_hot_flattened():
 
 # Saving, and evaluating a saved agent
 
-def test_saved_agent_evaluates_to_the_same_returns():
-    result = train(tiny(total_timesteps=2048, save_model=True, seed=2))
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_saved_agent_evaluates_to_the_same_returns(activation):
+    result = train(tiny(total_timesteps=2048, save_model=True, seed=2, activation=activation))
     path = f"{result['run_dir']}/agent.pt"
+    assert torch.load(path, weights_only=True)["args"]["activation"] == activation
     evaluated = train(tiny(eval_model=path, seed=2))
     np.testing.assert_array_equal(evaluated["eval_returns"], result["eval_returns"])
 
