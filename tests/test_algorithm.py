@@ -4,6 +4,8 @@ Each script carries its own copy of these functions by design (a reader follows
 one file); the tests run every worked example against both copies.
 """
 
+import shutil
+
 import numpy as np
 import pytest
 import torch
@@ -83,6 +85,58 @@ def test_value_loss_clipped_and_unclipped(script):
     assert script.value_loss(new, old, target, 0.2, clip_vloss=False).item() == pytest.approx(0.5)
     # clipped prediction of the first is 0.2: max(1, 1.8^2) = 3.24; the second is within the clip: 1
     assert script.value_loss(new, old, target, 0.2, clip_vloss=True).item() == pytest.approx(0.5 * (3.24 + 1.0) / 2)
+
+
+def collected_batch(script, size: int):
+    """A fresh agent (3 observation dimensions) and what it would store for `size` random observations."""
+    torch.manual_seed(0)
+    agent = script.Agent(3, {ppo_discrete: 2, ppo_continuous_beta: 1}[script])
+    obs = torch.randn(size, 3)
+    with torch.no_grad():
+        actions, logprobs, _, values = agent.get_action_and_value(obs)
+    return agent, obs, actions, logprobs, values
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_ppo_loss_at_the_old_policy_is_minus_the_mean_advantage_plus_the_value_loss(script):
+    """At the policy that collected the batch r_t = 1, so L^CLIP = mean(A) and -L^CLIP + c1 L^VF is what is left."""
+    agent, obs, actions, logprobs, values = collected_batch(script, 6)
+    advantages = torch.tensor([1.0, -2.0, 0.5, 3.0, 0.0, -1.0])  # mean 0.25
+    returns = values + 1.0  # every prediction 1 short: L^VF = 0.5 * 1^2
+    args = script.Args(env_id=ENV_OF[script], norm_adv=False, ent_coef=0.0, vf_coef=0.5, clip_vloss=False)
+    loss, pg_loss, v_loss, _, logratio, ratio = script.ppo_loss(
+        agent, obs, actions, logprobs, values, advantages, returns, args)
+    assert torch.equal(ratio, torch.ones(6)) and torch.equal(logratio, torch.zeros(6))
+    assert pg_loss.item() == pytest.approx(-0.25)
+    assert v_loss.item() == pytest.approx(0.5)
+    assert loss.item() == pytest.approx(-0.25 + 0.5 * 0.5)
+
+
+@pytest.mark.skipif(shutil.which("g++") is None, reason="torch.compile on the CPU needs g++")
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_compiled_loss_matches_the_eager_one(script):
+    """--compile runs ppo_loss through torch.compile: the same numbers and gradients, to float rounding."""
+    agent, obs, actions, logprobs, values = collected_batch(script, 64)
+    with torch.no_grad():
+        for parameter in agent.parameters():  # move away from the old policy so that clipping is exercised
+            parameter.add_(0.1 * torch.randn_like(parameter))
+    batch = (agent, obs, actions, logprobs, values, torch.randn(64), torch.randn(64),
+             script.Args(env_id=ENV_OF[script], ent_coef=0.01, clip_vloss=True))
+    results = []
+    for loss_function in (script.ppo_loss, torch.compile(script.ppo_loss)):
+        agent.zero_grad()
+        outputs = loss_function(*batch)
+        outputs[0].backward()
+        results.append([x.detach() for x in outputs] + [p.grad.clone() for p in agent.parameters()])
+    for eager, compiled in zip(*results):
+        torch.testing.assert_close(compiled, eager, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_compile_without_a_cpp_compiler_is_refused(script, monkeypatch, capsys):
+    monkeypatch.setenv("CXX", "no-such-compiler")
+    message = refused(script.train, script.Args(env_id=ENV_OF[script], compile=True), capsys)
+    assert "--compile needs the C++ compiler no-such-compiler" in message
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
