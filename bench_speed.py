@@ -683,7 +683,7 @@ def run_micro(quick: bool):
             finally:
                 torch.set_num_threads(threads_before)
 
-    # Adam's implementations: the per-tensor loop, foreach (the CPU default) and fused
+    # Adam's implementations: the per-tensor loop (the CPU default), foreach and fused
     torch.set_num_threads(1)
     try:
         for name, options in (("for-loop", {"foreach": False}), ("foreach", {"foreach": True}),
