@@ -44,7 +44,7 @@ class Args:
     torch_threads: int = 1
     """number of CPU threads torch may use; small networks run fastest on one"""
     compile: bool = False
-    """if toggled, compile the mini-batch loss with torch.compile: ~10 s once, then each update ~35% faster; for long runs"""
+    """if toggled, compile the mini-batch loss with torch.compile: 5-15 s once, then each update ~30% faster; for long runs"""
     capture_video: bool = False
     """if toggled, record a video of the first evaluation episode under `videos/{run_name}`"""
     save_model: bool = False
