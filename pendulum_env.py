@@ -17,9 +17,11 @@ number for number. Importing this module registers both as `SwingUpPendulum-v0`:
     gym.make("SwingUpPendulum-v0")
     gym.make_vec("SwingUpPendulum-v0", num_envs=64, vectorization_mode="vector_entry_point")
 
-Run `python pendulum_env.py` to drive the motor with the mouse,
-`--policy PATH` to hand it to a trained agent while the mouse button is held,
-and `--benchmark` to time the native vector env against Gymnasium's sync one.
+Run `python pendulum_env.py` to drive the motor with the mouse, and
+`--benchmark` to time the native vector env against Gymnasium's sync one.
+`play(policy)` hands the motor to any function of the observation while the
+mouse button is held; `python ppo_continuous_beta.py --eval-model PATH --play`
+uses it to let a trained agent drive.
 """
 
 from __future__ import annotations
@@ -501,29 +503,14 @@ def mouse_control(mouse_x: float, width: int = WINDOW_WIDTH) -> float:
     return float(np.clip(1.0 - mouse_x / (width / 2), -1.0, 1.0))
 
 
-def load_agent(path: str):
-    """The deterministic policy saved by ppo_continuous_beta.py at `path`: observation -> action in [0, 1]."""
-    if not os.path.isfile(path):
-        exit_with_error(f"--policy {path}: no such file; pass a model saved by ppo_continuous_beta.py")
-    try:
-        from ppo_continuous_beta import load_policy  # only this path needs torch and the PPO script
-    except ImportError as error:
-        exit_with_error(f"--policy needs ppo_continuous_beta.py importable next to pendulum_env.py ({error})")
-    try:
-        return load_policy(path)
-    except Exception as error:  # whatever is wrong with the file, the user gets one line, not a traceback
-        exit_with_error(f"--policy {path}: could not load a policy ({type(error).__name__}: {' '.join(str(error).split())})")
-
-
-def play(policy_path: str | None = None, steps: int | None = None) -> np.ndarray:
+def play(policy=None, steps: int | None = None) -> np.ndarray:
     """Open a window and let a person drive the motor with the mouse's horizontal position.
 
-    With `policy_path` the trained agent drives while the left mouse button is
-    held. The pendulum starts hanging down at rest and runs until the window
+    With `policy`, a function from an observation to an action in [0, 1], the
+    policy drives while the left mouse button is held. The pendulum starts hanging down at rest and runs until the window
     closes (or for `steps` frames); the episode time limit is ignored. Returns
     the last observation.
     """
-    policy = load_agent(policy_path) if policy_path is not None else None
     pygame = _import_pygame()
     env = SwingUpPendulumEnv(render_mode="human")
     observation, _ = env.reset(options={"angle": math.pi, "velocity": 0.0})
@@ -585,8 +572,6 @@ def main(argv=None):
         description="Swing-up pendulum: the mouse's horizontal position drives the motor "
         "(left of centre pushes clockwise, right of centre anticlockwise)."
     )
-    parser.add_argument("--policy", metavar="PATH",
-                        help="a model saved by ppo_continuous_beta.py; it drives while the left mouse button is held")
     parser.add_argument("--steps", type=int, metavar="N", help="quit after N frames (default: when the window closes)")
     parser.add_argument("--benchmark", action="store_true",
                         help="print steps per second of the native and the sync vector env, then quit")
@@ -597,7 +582,7 @@ def main(argv=None):
         benchmark()
         return
     try:
-        play(args.policy, args.steps)
+        play(steps=args.steps)
     except gym.error.DependencyNotInstalled as error:
         exit_with_error(str(error))
 

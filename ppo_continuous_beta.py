@@ -1,27 +1,27 @@
 """Proximal Policy Optimization with a Beta policy for bounded continuous actions, in one file.
 
-A Gaussian policy puts probability on actions outside the bounds, which the
-environment then clips; a Beta distribution lives on [0, 1] and is mapped
-affinely onto each action dimension's [low, high], so every sampled action is a
-legal one and its log-probability is the one the environment acts on.
+    python ppo_continuous_beta.py                # the swing-up pendulum of pendulum_env.py
 
-Read it top to bottom: arguments, environments, the network, the small pure
-functions of the algorithm (GAE, the clipped losses), then `train`, which runs
-the rollout / advantage / update loop, evaluates the result and saves it.
+A Gaussian policy puts probability on actions outside the bounds, which the environment then clips;
+a Beta distribution lives on [0, 1] and is mapped affinely onto each action dimension's [low, high],
+so every sampled action is a legal one and its log-probability is the one the environment acts on.
 
-    python ppo_continuous_beta.py                      # the swing-up pendulum
-    python ppo_continuous_beta.py --env-id Pendulum-v1 --total-timesteps 100000 --num-envs 8 \
-        --num-steps 128 --num-minibatches 16 --gamma 0.95 --gae-lambda 0.9 --activation relu
+Read it top to bottom, in the order PPO runs: `Args` (every setting; `--help`
+prints them), `make_env` (vectorized environments with same-step autoreset),
+`Agent` (critic and Beta actor), the algorithm's pure functions (`compute_gae`,
+the clipped losses, `ppo_loss`), then `train`: set-up, rollout with truncation
+bootstrapping, GAE, the update epochs, logging. PPO ends at the banner line
+"Below: what keeps a run safe and usable"; after it come argument and
+environment checks, the interrupt guard, checkpoints, evaluation, the progress
+line, the policy picture and the summary.
 
-Paper: Schulman et al. 2017, "Proximal Policy Optimization Algorithms"
-(arXiv:1707.06347); advantages: Schulman et al. 2016, "High-Dimensional
-Continuous Control Using Generalized Advantage Estimation" (arXiv:1506.02438).
+Papers: PPO, Schulman et al. 2017, arXiv:1707.06347; GAE, Schulman et al. 2016, arXiv:1506.02438;
+the Beta policy, Chou et al. 2017 (ICML, "Improving Stochastic Policy Gradients ... Beta Distribution").
 """
 
 import difflib
+import functools
 import json
-import struct
-import zlib
 import os
 import random
 import shutil
@@ -29,7 +29,7 @@ import signal
 import sys
 import time
 from collections import deque
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, fields
 from typing import Literal
 
 import gymnasium as gym
@@ -37,9 +37,15 @@ import numpy as np
 import torch
 import torch.nn as nn
 import tyro
+from gymnasium.wrappers.utils import RunningMeanStd
 from torch.utils.tensorboard import SummaryWriter
 
-import pendulum_env  # noqa: F401  registers SwingUpPendulum-v0
+try:  # registers SwingUpPendulum-v0; without pendulum_env.py beside it the script trains every other env
+    import pendulum_env
+except ModuleNotFoundError as error:
+    if error.name != "pendulum_env":
+        raise
+    pendulum_env = None
 
 
 @dataclass
@@ -64,6 +70,8 @@ class Args:
     """if toggled, save the trained agent to `runs/{run_name}/agent.pt`"""
     eval_model: str | None = None
     """path of a saved agent: skip training, load it and only evaluate it"""
+    play: bool = False
+    """with --eval-model: show the agent acting in a window for --eval-episodes episodes instead"""
     checkpoint_every: int = 0
     """save a resumable checkpoint every this many iterations (0: only on interrupt)"""
     resume: str | None = None
@@ -117,142 +125,30 @@ class Args:
     norm_reward: bool = True
     """if toggled, scale rewards by the running std of the discounted return"""
 
-    # Filled in at run time
-    batch_size: int = 0
-    """the batch size (num_envs * num_steps)"""
-    minibatch_size: int = 0
-    """the mini-batch size (batch_size // num_minibatches)"""
-    num_iterations: int = 0
-    """the number of iterations (total_timesteps // batch_size)"""
-
-
-def fail(message: str):
-    """Stop on bad input with one line naming the problem and the fix (exit status 2)."""
-    print(f"error: {message}", file=sys.stderr)
-    raise SystemExit(2)
-
-
-def check_args(args: Args):
-    """Catch bad settings before anything is built, and derive the batch sizes."""
-    for name in ("total_timesteps", "num_envs", "num_steps", "num_minibatches",
-                 "update_epochs", "eval_episodes", "torch_threads", "hidden_size"):
-        if getattr(args, name) <= 0:
-            fail(f"--{name.replace('_', '-')} is {getattr(args, name)}; it must be a positive integer")
-    for name in ("learning_rate", "max_grad_norm"):
-        if not getattr(args, name) > 0:
-            fail(f"--{name.replace('_', '-')} is {getattr(args, name)}; it must be positive")
-    for name in ("gamma", "gae_lambda"):
-        if not 0 <= getattr(args, name) <= 1:
-            fail(f"--{name.replace('_', '-')} is {getattr(args, name)}; it must lie in [0, 1]")
-    if not args.clip_coef > 0:
-        fail(f"--clip-coef is {args.clip_coef}; it must be positive (0.1 to 0.3 is usual)")
-    if args.heatmap_every < 0:
-        fail(f"--heatmap-every is {args.heatmap_every}; use 0 (only at the end) or a positive number of iterations")
-    if args.checkpoint_every < 0:
-        fail(f"--checkpoint-every is {args.checkpoint_every}; use 0 (off) or a positive number of iterations")
-    if args.seed < 0:
-        fail(f"--seed is {args.seed}; Gymnasium seeds must be non-negative integers")
-    compiler = os.environ.get("CXX", "clang++" if sys.platform == "darwin" else "g++")  # what torch.compile calls
-    if args.compile and shutil.which(compiler) is None:
-        fail(f"--compile needs the C++ compiler {compiler} to build its kernels; install it, name another in $CXX, "
-             "or drop --compile")
-    args.batch_size = args.num_envs * args.num_steps
-    if args.batch_size % args.num_minibatches:
-        fail(f"num_envs * num_steps = {args.batch_size} is not divisible by --num-minibatches {args.num_minibatches}; "
-             f"pick a divisor of {args.batch_size}")
-    args.minibatch_size = args.batch_size // args.num_minibatches
-    if args.norm_adv and args.minibatch_size < 2:
-        fail(f"mini-batches of {args.minibatch_size} sample cannot be normalized (std of one number); "
-             "use fewer --num-minibatches or --no-norm-adv")
-    args.num_iterations = args.total_timesteps // args.batch_size
-    if args.num_iterations == 0 and args.eval_model is None:
-        fail(f"--total-timesteps {args.total_timesteps} is smaller than one batch (num_envs * num_steps = "
-             f"{args.batch_size}); raise it or shrink the batch")
-    for name in ("eval_model", "resume"):
-        path = getattr(args, name)
-        if path is not None and not os.path.isfile(path):
-            fail(f"--{name.replace('_', '-')} {path}: no such file; give the path of a .pt file saved by this script")
+    # Derived from the above when a run starts (not options)
+    batch_size: int = field(default=0, init=False)
+    """num_envs * num_steps"""
+    minibatch_size: int = field(default=0, init=False)
+    """batch_size // num_minibatches"""
+    num_iterations: int = field(default=0, init=False)
+    """total_timesteps // batch_size"""
 
 
 # Environments
-def check_env_id(env_id: str):
-    """Refuse an unknown id or an environment whose optional dependency is missing."""
-    if env_id not in gym.registry:
-        close = difflib.get_close_matches(env_id, gym.registry.keys(), n=3)
-        fail(f"unknown environment id {env_id!r}" + (f"; did you mean {', '.join(close)}?" if close else
-                                                       "; see gymnasium.pprint_registry() for the ids"))
-    try:
-        gym.make(env_id).close()
-    except gym.error.DependencyNotInstalled as error:
-        hint = 'pip install "gymnasium[box2d]"' if "box2d" in str(error).lower() else \
-            'pip install "gymnasium[mujoco]"' if "mujoco" in str(error).lower() else "install what it names"
-        fail(f"{env_id} needs a package that is not installed ({str(error).splitlines()[0]}); run: {hint}")
+def make_env(env_id: str, num_envs: int, mode: str, video_folder: str | None = None) -> gym.vector.VectorEnv:
+    """`num_envs` copies of `env_id` stepped together ("sync", "async" or the env's own "vector_entry_point").
 
-
-def make_env(env_id: str, num_envs: int, mode: str = "auto", video_folder: str | None = None):
-    """Build `num_envs` copies of `env_id` with same-step autoreset and episode statistics.
-
-    Same-step autoreset returns the first observation of the next episode at the
-    step that ends one and keeps the true last observation in `infos["final_obs"]`,
-    so every stored transition is real and a truncated one can be bootstrapped.
+    Same-step autoreset: the step that ends an episode returns the next episode's first observation and
+    keeps the true last one in `infos["final_obs"]`, so a truncated episode can be bootstrapped from it.
     """
     same_step = gym.vector.AutoresetMode.SAME_STEP
-    spec = gym.spec(env_id)
-    if mode == "auto":
-        mode = "sync"
-        if spec.vector_entry_point is not None and video_folder is None:
-            try:  # only natives that honour same-step autoreset qualify
-                gym.make_vec(env_id, num_envs=1, vectorization_mode="vector_entry_point",
-                             autoreset_mode=same_step).close()
-                mode = "vector_entry_point"
-            except (TypeError, gym.error.Error):
-                pass
-
-    def flatten_if_needed(env):
-        space = env.observation_space
-        if not isinstance(space, gym.spaces.Box):
-            try:  # Discrete, Tuple, Dict, ... become one flat vector (one-hot for Discrete)
-                env = gym.wrappers.FlattenObservation(env)
-            except ValueError:
-                fail(f"the observation space {space} cannot be flattened to a vector; this script needs a flat Box")
-        return env
-
     if mode == "vector_entry_point":
-        try:
-            envs = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode=mode, autoreset_mode=same_step)
-        except (TypeError, gym.error.Error):
-            fail(f"{env_id} has no native vector implementation with same-step autoreset; "
-                 "use --vectorization-mode sync (or auto)")
+        envs = gym.make_vec(env_id, num_envs, vectorization_mode=mode, autoreset_mode=same_step)
     else:
-        def thunk(index):
-            def make():
-                if video_folder and index == 0:
-                    env = gym.make(env_id, render_mode="rgb_array")
-                    env = gym.wrappers.RecordVideo(env, video_folder, episode_trigger=lambda episode: episode == 0,
-                                                   disable_logger=True)
-                else:
-                    env = gym.make(env_id)
-                return flatten_if_needed(env)
-            return make
         vector_class = gym.vector.SyncVectorEnv if mode == "sync" else gym.vector.AsyncVectorEnv
-        envs = vector_class([thunk(i) for i in range(num_envs)], autoreset_mode=same_step)
+        envs = vector_class([functools.partial(make_one_env, env_id, video_folder=video_folder if i == 0 else None)
+                             for i in range(num_envs)], autoreset_mode=same_step)
     return gym.wrappers.vector.RecordEpisodeStatistics(envs)
-
-
-def check_spaces(envs):
-    """Refuse spaces this script cannot handle, with the fix in the message."""
-    action_space = envs.single_action_space
-    if isinstance(action_space, (gym.spaces.Discrete, gym.spaces.MultiDiscrete, gym.spaces.MultiBinary)):
-        fail(f"the action space is discrete ({action_space}); use ppo_discrete.py")
-    if not isinstance(action_space, gym.spaces.Box) or len(action_space.shape) != 1:
-        fail(f"the action space {action_space} is not a flat Box; this script handles Box actions only")
-    if not (np.isfinite(action_space.low).all() and np.isfinite(action_space.high).all()):
-        fail(f"the action space {action_space} has infinite bounds; a Beta policy needs finite [low, high] "
-             "(wrap the env with gymnasium.wrappers.ClipAction after giving it finite bounds)")
-    observation_space = envs.single_observation_space
-    if len(observation_space.shape) != 1:
-        fail(f"the observation space {observation_space} is an image or other array, not a vector; "
-             "this script's MLP needs a flat Box (use a CNN-based PPO for pixels)")
 
 
 # The network
@@ -296,10 +192,7 @@ class Agent(nn.Module):
         return alpha, beta
 
     def get_action_and_value(self, obs: torch.Tensor, action: torch.Tensor | None = None):
-        """Sample u in [0, 1]^d (or score a given one): u, log pi(u|s), entropy, V(s).
-
-        Log-probability and entropy are sums over the action dimensions.
-        """
+        """Sample u in [0, 1]^d (or score a given one): u, log pi(u|s), entropy, V(s), summed over dimensions."""
         alpha, beta = self.get_alpha_beta(obs)
         distribution = torch.distributions.Beta(alpha, beta, validate_args=False)
         if action is None:
@@ -375,246 +268,30 @@ def explained_variance(predictions: torch.Tensor, targets: torch.Tensor) -> floa
     return float("nan") if variance == 0 else float(1 - (targets - predictions).var() / variance)
 
 
-# Observation normalisation lives here rather than in Gymnasium's vector wrapper, which
-# refuses same-step autoreset (it could not normalise infos["final_obs"]).
-def update_obs_stats(obs_stats: dict, batch: np.ndarray):
-    """Merge a batch of observations into the running mean and variance (Chan et al.'s parallel update)."""
-    count, batch_count = obs_stats["count"], len(batch)
-    delta = batch.mean(0) - obs_stats["mean"]
-    total = count + batch_count
-    obs_stats["mean"] = obs_stats["mean"] + delta * batch_count / total
-    obs_stats["var"] = (obs_stats["var"] * count + batch.var(0) * batch_count + delta ** 2 * count * batch_count / total) / total
-    obs_stats["count"] = total
-
-
-def normalize_obs(obs: np.ndarray, obs_stats: dict | None) -> np.ndarray:
-    """(obs - mean) / sqrt(var + eps) with the running statistics; unchanged when there are none."""
-    if obs_stats is None:
-        return obs
-    return (obs - np.asarray(obs_stats["mean"])) / np.sqrt(np.asarray(obs_stats["var"]) + 1e-8)
-
-
-# The policy picture of a pendulum: deterministic action over angle and velocity
-def is_pendulum_like(envs) -> bool:
-    """Observation (cos angle, sin angle, velocity) and one action dimension."""
-    space = envs.single_observation_space
-    return (space.shape == (3,) and envs.single_action_space.shape == (1,)
-            and np.allclose(space.low[:2], -1) and np.allclose(space.high[:2], 1) and np.isfinite(space.low[2]))
-
-
-def policy_heatmap(agent: Agent, obs_space, obs_stats, device, width=256, height=144) -> np.ndarray:
-    """RGB image (H, W, 3): angle -pi..pi left to right, velocity high..low top to bottom.
-
-    Blue is the lowest action, white the middle, red the highest.
-    """
-    angle = np.linspace(-np.pi, np.pi, width)
-    velocity = np.linspace(obs_space.high[2], obs_space.low[2], height)
-    grid_velocity, grid_angle = np.meshgrid(velocity, angle, indexing="ij")
-    obs = np.stack([np.cos(grid_angle), np.sin(grid_angle), grid_velocity], axis=-1).reshape(-1, 3)
-    with torch.inference_mode():
-        u = agent.act_deterministic(torch.as_tensor(normalize_obs(obs, obs_stats), dtype=torch.float32,
-                                                    device=device)).cpu().numpy()
-    level = (2 * u.reshape(height, width) - 1)[..., None]  # -1 lowest action .. 1 highest
-    white, blue, red = np.ones(3), np.array([0.2, 0.3, 0.9]), np.array([0.9, 0.2, 0.2])
-    image = np.where(level < 0, white + (white - blue) * level, white + (red - white) * level)
-    return (image * 255).round().astype(np.uint8)
-
-
-def write_png(path: str, image: np.ndarray):
-    """Save an RGB uint8 image as PNG with the standard library (no imaging dependency)."""
-    height, width, _ = image.shape
-    rows = b"".join(b"\x00" + image[y].tobytes() for y in range(height))  # filter type 0 per row
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB
-    with open(path, "wb") as f:
-        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows))
-                + chunk(b"IEND", b""))
-
-
-# Saving and loading
-def save_atomically(payload: dict, path: str):
-    """Write to a temporary file and rename it, so a crash never leaves a half-written file."""
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    torch.save(payload, path + ".tmp")
-    os.replace(path + ".tmp", path)
-
-
-def load_checkpoint(path: str, env_id: str | None = None) -> dict:
-    """Load a file saved by this script, refusing code-carrying pickles and other files."""
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:
-        if "GLOBAL" in str(error):  # the pickle names a callable or class to import: refused
-            fail(f"{path} carries Python objects that could run code when loaded, so it is refused "
-                 f"(torch.load with weights_only=True); pass a .pt file written by ppo_continuous_beta.py --save-model")
-        fail(f"{path} is not a checkpoint saved by ppo_continuous_beta.py ({type(error).__name__}: "
-             f"{str(error).splitlines()[0][:160]}); pass a .pt file written by --save-model")
-    if not isinstance(payload, dict) or payload.get("script") != "ppo_continuous_beta":
-        fail(f"{path} is not a checkpoint saved by ppo_continuous_beta.py; pass a .pt file written by --save-model")
-    if env_id is not None and payload["args"]["env_id"] != env_id:
-        fail(f"{path} was saved for {payload['args']['env_id']}, not {env_id}; pass --env-id "
-             f"{payload['args']['env_id']}")
-    return payload
-
-
-def load_agent(saved: dict, path: str, device: torch.device) -> Agent:
-    agent = Agent(saved["obs_dim"], saved["action_dim"], saved["args"]["hidden_size"],
-                  saved["args"].get("activation", "tanh")).to(device)
-    try:
-        agent.load_state_dict(saved["agent"])
-    except RuntimeError:
-        fail(f"{path} holds a network of another shape than {saved['args']['env_id']} needs; "
-             "pass a checkpoint saved for this environment")
-    return agent
-
-
-def load_policy(path: str):
-    """A saved agent as a function: one observation (numpy) -> its deterministic env action.
-
-    `python pendulum_env.py --policy PATH` uses it to let the agent drive the pendulum.
-    """
-    saved = load_checkpoint(path)
-    agent = load_agent(saved, path, torch.device("cpu"))
-    low, high, obs_stats = saved["action_low"].numpy(), saved["action_high"].numpy(), saved["obs_stats"]
-
-    def policy(obs: np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
-            u = agent.act_deterministic(torch.as_tensor(normalize_obs(obs, obs_stats), dtype=torch.float32))
-        return to_env_action(u.numpy(), low, high)
-    return policy
-
-
-def evaluate(agent: Agent, env_id: str, episodes: int, seed: int, device: torch.device,
-             obs_stats: dict | None = None, video_folder: str | None = None) -> np.ndarray:
-    """Run the deterministic policy (the Beta mean) for `episodes` fresh episodes, one per environment.
-
-    Episode i of run seed s starts from seed 1_000_000 + s * episodes + i, so the
-    starts differ from training's (seeds s + i) and no two run seeds share one.
-    """
-    envs = make_env(env_id, episodes, video_folder=video_folder)
-    low, high = envs.single_action_space.low, envs.single_action_space.high
-    obs, _ = envs.reset(seed=1_000_000 + seed * episodes)
-    returns = np.zeros(episodes)
-    running = np.ones(episodes, dtype=bool)
-    with torch.inference_mode():
-        while running.any():
-            obs_tensor = torch.as_tensor(normalize_obs(obs, obs_stats), dtype=torch.float32, device=device)
-            u = agent.act_deterministic(obs_tensor).cpu().numpy()
-            obs, reward, terminated, truncated, _ = envs.step(to_env_action(u, low, high))
-            returns += reward * running
-            running &= ~(terminated | truncated)
-    envs.close()
-    return returns
-
-
-def new_run_name(args: Args) -> str:
-    """`{env_id}__{exp_name}__{seed}__{unix_time}`, a second later if that run directory exists already."""
-    unix_time = int(time.time())
-    while os.path.exists(f"runs/{args.env_id}__{args.exp_name}__{args.seed}__{unix_time}"):
-        unix_time += 1
-    return f"{args.env_id}__{args.exp_name}__{args.seed}__{unix_time}"
-
-
 def train(args: Args) -> dict:
-    check_args(args)
-    resumed = load_checkpoint(args.resume) if args.resume else None
-    if resumed and "optimizer" not in resumed:
-        fail(f"{args.resume} is a saved agent, not a checkpoint; resume from runs/{{run_name}}/checkpoint.pt")
-    if resumed:  # a resumed run continues with the settings it started with
-        args = Args(**resumed["args"] | {"resume": args.resume})
-    check_env_id(args.env_id)
-    random.seed(args.seed)
-    np.random.seed(args.seed)
-    torch.manual_seed(args.seed)
-    torch.backends.cudnn.deterministic = args.torch_deterministic
-    torch.set_num_threads(args.torch_threads)
-    if args.cuda and not torch.cuda.is_available():
-        # warn rather than refuse: the run still works, only slower (and for these small nets often not)
-        print("warning: --cuda asked for but no CUDA device is available; training on the CPU", file=sys.stderr)
-    device = torch.device("cuda" if args.cuda and torch.cuda.is_available() else "cpu")
-
-    # Evaluation only: load a saved agent and run it
+    # checks every setting, seeds Python, numpy and torch, picks the device; a resumed run keeps its settings
+    args, checkpoint, device = start_run(args)
     if args.eval_model is not None:
-        saved = load_checkpoint(args.eval_model, args.env_id)
-        run_name = f"{args.env_id}__{args.exp_name}__eval__{args.seed}__{int(time.time())}"
-        agent = load_agent(saved, args.eval_model, device)
-        returns = evaluate(agent, args.env_id, args.eval_episodes, args.seed, device, saved["obs_stats"],
-                           f"videos/{run_name}" if args.capture_video else None)
-        print(f"evaluation over {len(returns)} episodes: {returns.mean():.2f} +- {returns.std():.2f}")
-        return {"eval_returns": returns, "run_dir": None, "agent": agent}
+        return evaluate_saved_agent(args, device)
 
-    run_name = resumed["run_name"] if resumed else new_run_name(args)
+    # Set-up: environments, agent, optimizer, logger
+    run_name = checkpoint["run_name"] if checkpoint else new_run_name(args)
     run_dir = f"runs/{run_name}"
-    env_seed = args.seed + (resumed["iteration"] * args.num_envs if resumed else 0)  # a resumed run meets new episodes
-    envs = make_env(args.env_id, args.num_envs, args.vectorization_mode)
-    check_spaces(envs)
-    pendulum_like = is_pendulum_like(envs)
-    obs_space, action_space = envs.single_observation_space, envs.single_action_space
-    reward_normalizer = None
-    if args.norm_reward:
-        envs = reward_normalizer = gym.wrappers.vector.NormalizeReward(envs, gamma=args.gamma)
-    obs_dim, action_dim = obs_space.shape[0], action_space.shape[0]
-    action_low, action_high = action_space.low, action_space.high
-
+    envs = make_env(args.env_id, args.num_envs, vectorization_mode(args.env_id, args.vectorization_mode))
+    obs_dim, action_dim = envs.single_observation_space.shape[0], envs.single_action_space.shape[0]
+    action_low, action_high = envs.single_action_space.low, envs.single_action_space.high
+    pendulum = pendulum_picture_axes(args.env_id)  # a pendulum's policy gets a picture; None for other envs
+    envs = gym.wrappers.vector.NormalizeReward(envs, gamma=args.gamma) if args.norm_reward else envs
+    obs_rms = RunningMeanStd(shape=(obs_dim,)) if args.norm_obs else None  # saved with the agent, frozen to evaluate
     agent = Agent(obs_dim, action_dim, args.hidden_size, args.activation).to(device)
     # fused: one kernel updates every parameter, ~15% faster per step than the default for-loop
     optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5, fused=True)
+    policy = deterministic_policy(agent, device, obs_rms, action_low, action_high)  # for evaluation and pictures
     loss_function = torch.compile(ppo_loss) if args.compile else ppo_loss  # compiling pays off only on long runs
-    global_step, start_iteration = 0, 1
-    if resumed:
-        agent.load_state_dict(resumed["agent"])
-        optimizer.load_state_dict(resumed["optimizer"])
-        global_step, start_iteration = resumed["global_step"], resumed["iteration"] + 1
-        torch.set_rng_state(resumed["torch_rng"])
-    # running observation statistics, saved with the model and frozen for evaluation
-    obs_stats = {"mean": np.zeros(obs_dim), "var": np.ones(obs_dim), "count": 1e-4} if args.norm_obs else None
-    if resumed and args.norm_obs:
-        obs_stats = {key: np.asarray(value) for key, value in resumed["obs_stats"].items()}
-    if resumed and args.norm_reward:
-        rms = reward_normalizer.return_rms
-        rms.mean, rms.var, rms.count = (np.float64(resumed["reward_stats"][key]) for key in ("mean", "var", "count"))
-
-    writer = SummaryWriter(run_dir, purge_step=global_step + 1 if resumed else None)  # drop what came after the checkpoint
+    global_step, start_iteration = restore(checkpoint, agent, optimizer, envs, obs_rms) if checkpoint else (0, 1)
+    writer = SummaryWriter(run_dir, purge_step=global_step + 1 if checkpoint else None)  # drop what came after it
     writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" +
                     "\n".join(f"|{key}|{value}|" for key, value in vars(args).items()))
-
-    def saved_agent() -> dict:
-        return {"script": "ppo_continuous_beta", "args": asdict(args), "run_name": run_name,
-                "obs_dim": obs_dim, "action_dim": action_dim, "agent": agent.state_dict(),
-                "action_low": torch.as_tensor(action_low), "action_high": torch.as_tensor(action_high),
-                "obs_stats": None if obs_stats is None else {key: np.asarray(value).tolist()
-                                                             for key, value in obs_stats.items()}}
-
-    def checkpoint(iteration: int) -> str:
-        path = f"{run_dir}/checkpoint.pt"
-        reward_stats = None
-        if args.norm_reward:
-            rms = reward_normalizer.return_rms
-            reward_stats = {"mean": float(rms.mean), "var": float(rms.var), "count": float(rms.count)}
-        save_atomically(saved_agent() | {"optimizer": optimizer.state_dict(), "global_step": global_step,
-                                         "iteration": iteration, "torch_rng": torch.get_rng_state(),
-                                         "reward_stats": reward_stats}, path)
-        return path
-
-    def log_heatmap():
-        image = policy_heatmap(agent, obs_space, obs_stats, device)
-        writer.add_image("charts/policy", image, global_step, dataformats="HWC")
-        write_png(f"{run_dir}/policy.png", image)
-
-    # Ctrl-C or SIGTERM: finish the current iteration, checkpoint, then stop
-    stop_signal = []
-
-    def request_stop(signum, frame):
-        if stop_signal:  # a second Ctrl-C quits at once
-            print("\nquitting without a checkpoint", file=sys.stderr)
-            raise SystemExit(130)
-        stop_signal.append(signum)
-        print("\nstopping after this iteration (Ctrl-C again to quit at once)", file=sys.stderr)
-
-    previous_handlers = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
 
     # Rollout storage, allocated once; actions are the Beta samples u in [0, 1]^d
     obs = torch.zeros((args.num_steps, args.num_envs, obs_dim), device=device)
@@ -624,16 +301,10 @@ def train(args: Args) -> dict:
     dones = np.zeros((args.num_steps, args.num_envs), dtype=np.float32)
     values = torch.zeros((args.num_steps, args.num_envs), device=device)
 
-    start_time = time.time()
-    start_step = global_step
-    last_print = 0.0
-    recent_returns = deque(maxlen=20)  # for the progress line
-    env_obs, _ = envs.reset(seed=env_seed)
-    if args.norm_obs:
-        update_obs_stats(obs_stats, env_obs)
-    next_obs = torch.as_tensor(normalize_obs(env_obs, obs_stats), dtype=torch.float32, device=device)
-    iteration = start_iteration - 1
-    try:
+    start_time, start_step = time.time(), global_step
+    env_obs, _ = envs.reset(seed=training_seeds(args, start_iteration))
+    next_obs = torch.as_tensor(normalize_obs(env_obs, obs_rms, update=True), dtype=torch.float32, device=device)
+    with RunGuard(args, run_dir, envs, writer) as guard:  # Ctrl-C: stop after this iteration, with a checkpoint
         for iteration in range(start_iteration, args.num_iterations + 1):
             if args.anneal_lr:
                 optimizer.param_groups[0]["lr"] = args.learning_rate * (1.0 - (iteration - 1.0) / args.num_iterations)
@@ -645,35 +316,27 @@ def train(args: Args) -> dict:
                 with torch.inference_mode():
                     action, logprob, _, value = agent.get_action_and_value(next_obs)
                 actions[step], logprobs[step], values[step] = action, logprob, value
-                env_action = to_env_action(action.cpu().numpy(), action_low, action_high)
-                env_obs, reward, terminations, truncations, infos = envs.step(env_action)
-                if not (np.isfinite(reward).all() and np.isfinite(env_obs).all()):
-                    bad = "reward" if not np.isfinite(reward).all() else "observation"
-                    raise FloatingPointError(f"{args.env_id} returned a non-finite {bad} at step {global_step:,}; "
-                                             "the environment is at fault, check its dynamics and reward")
+                env_obs, reward, terminations, truncations, infos = envs.step(
+                    to_env_action(action.cpu().numpy(), action_low, action_high))
+                check_env_output(env_obs, reward, args.env_id, global_step)
 
                 rewards[step], dones[step] = reward, terminations | truncations
                 # A time limit is not a terminal state: bootstrap gamma * V(final_obs) into the reward
                 truncated_only = truncations & ~terminations
                 if truncated_only.any():
-                    final_obs = normalize_obs(np.stack(infos["final_obs"][truncated_only]), obs_stats)
+                    final_obs = normalize_obs(np.stack(infos["final_obs"][truncated_only]), obs_rms)
                     with torch.inference_mode():
                         final_values = agent.get_value(torch.as_tensor(final_obs, dtype=torch.float32, device=device))
                     rewards[step, truncated_only] += args.gamma * final_values.cpu().numpy()
-                if args.norm_obs:
-                    update_obs_stats(obs_stats, env_obs)
-                next_obs = torch.as_tensor(normalize_obs(env_obs, obs_stats), dtype=torch.float32, device=device)
+                next_obs = torch.as_tensor(normalize_obs(env_obs, obs_rms, update=True), dtype=torch.float32,
+                                           device=device)
 
                 if "episode" in infos:
                     for i in np.flatnonzero(infos["_episode"]):
-                        episodic_return = float(infos["episode"]["r"][i])
-                        writer.add_scalar("charts/episodic_return", episodic_return, global_step)
-                        writer.add_scalar("charts/episodic_length", int(infos["episode"]["l"][i]), global_step)
-                        recent_returns.append(episodic_return)
-
-            if not (torch.isfinite(values).all() and torch.isfinite(logprobs).all()):
-                raise FloatingPointError(f"the network output became non-finite at iteration {iteration}; "
-                                         "try a lower --learning-rate")
+                        writer.add_scalar("charts/episodic_return", infos["episode"]["r"][i], global_step)
+                        writer.add_scalar("charts/episodic_length", infos["episode"]["l"][i], global_step)
+                        guard.recent_returns.append(float(infos["episode"]["r"][i]))
+            check_network_output(values, logprobs, iteration)
 
             # GAE: advantages and value targets for the whole rollout
             with torch.inference_mode():
@@ -704,18 +367,13 @@ def train(args: Args) -> dict:
                     optimizer.zero_grad()
                     loss.backward()
                     grad_norm = nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm)
-                    if not (torch.isfinite(loss) and torch.isfinite(grad_norm)):
-                        quantity = "loss" if not torch.isfinite(loss) else "gradient norm"
-                        raise FloatingPointError(
-                            f"the {quantity} became {loss.item() if quantity == 'loss' else grad_norm.item()} "
-                            f"at iteration {iteration}; try a lower --learning-rate, or --norm-obs")
+                    check_update(loss, grad_norm, iteration)
                     optimizer.step()
 
                 if args.target_kl is not None and approx_kl > args.target_kl:
                     break
 
             # Logging, once per iteration
-            explained_var = explained_variance(b_values, b_returns)
             sps = int((global_step - start_step) / (time.time() - start_time))
             writer.add_scalar("charts/learning_rate", optimizer.param_groups[0]["lr"], global_step)
             writer.add_scalar("losses/value_loss", v_loss.item(), global_step)
@@ -724,55 +382,504 @@ def train(args: Args) -> dict:
             writer.add_scalar("losses/old_approx_kl", old_approx_kl.item(), global_step)
             writer.add_scalar("losses/approx_kl", approx_kl.item(), global_step)
             writer.add_scalar("losses/clipfrac", torch.stack(clipfracs).mean().item(), global_step)
-            writer.add_scalar("losses/explained_variance", explained_var, global_step)
+            writer.add_scalar("losses/explained_variance", explained_variance(b_values, b_returns), global_step)
             writer.add_scalar("charts/SPS", sps, global_step)
-            if pendulum_like and args.heatmap_every and iteration % args.heatmap_every == 0:
-                log_heatmap()
-            if time.time() - last_print > 1.0 or iteration == args.num_iterations:
-                last_print = time.time()
-                left = (args.num_iterations * args.batch_size - global_step) / max(sps, 1)
-                mean_return = f"{np.mean(recent_returns):8.2f}" if recent_returns else "     n/a"
-                line = (f"step {global_step:>9,}/{args.num_iterations * args.batch_size:,} | {sps:>6,} steps/s | "
-                        f"return {mean_return} | {left:5.0f} s left")
-                # on a terminal the line rewrites itself; in a log file it is one line each time
-                print(f"\r{line}" if sys.stdout.isatty() else line, end="" if sys.stdout.isatty() else "\n", flush=True)
+            if pendulum and args.heatmap_every and iteration % args.heatmap_every == 0:
+                log_policy_picture(writer, run_dir, policy, pendulum, global_step)
+            guard.show_progress(global_step, sps, final=iteration == args.num_iterations)
 
-            if args.checkpoint_every and iteration % args.checkpoint_every == 0:
-                checkpoint(iteration)
-            if stop_signal:
-                break
-    except FloatingPointError as error:
-        writer.close()
-        last_good = f"{run_dir}/checkpoint.pt"
-        fail(f"{error}. Training stopped" + (f"; the last good checkpoint is {last_good}" if os.path.exists(last_good) else ""))
-    finally:
-        for s, handler in previous_handlers.items():
-            signal.signal(s, handler)
-        envs.close()
-    if sys.stdout.isatty():
-        print()
-
-    if stop_signal:
-        path = checkpoint(iteration)
-        writer.close()
-        print(f"interrupted at step {global_step:,}; checkpoint saved to {path}\n"
-              f"resume with: python {os.path.basename(__file__)} --env-id {args.env_id} --resume {path}")
-        raise SystemExit(130 if stop_signal[0] == signal.SIGINT else 143)
-
+            if guard.stop_signal or args.checkpoint_every and iteration % args.checkpoint_every == 0:
+                save_checkpoint(saved_agent(args, run_name, agent, envs, obs_rms), optimizer, global_step, iteration)
+            guard.exit_if_stopped(global_step)
     train_time = time.time() - start_time
-    # Evaluation of the deterministic policy (the Beta mean) on fresh environments
-    if pendulum_like:
-        log_heatmap()
-    eval_returns = evaluate(agent, args.env_id, args.eval_episodes, args.seed, device, obs_stats,
+
+    # Evaluation of the deterministic policy on fresh environments, then saving
+    if pendulum:
+        log_policy_picture(writer, run_dir, policy, pendulum, global_step)
+    eval_returns = evaluate(policy, args.env_id, args.eval_episodes, args.seed,
                             f"videos/{run_name}" if args.capture_video else None)
     writer.add_scalar("eval/mean_return", eval_returns.mean(), global_step)
     writer.add_scalar("eval/std_return", eval_returns.std(), global_step)
+    if args.save_model:
+        save_atomically(saved_agent(args, run_name, agent, envs, obs_rms), f"{run_dir}/agent.pt")
+    finish_run(args, run_dir, writer, eval_returns, global_step, start_step, start_time, train_time)
+    return {"eval_returns": eval_returns, "run_dir": run_dir, "global_step": global_step, "agent": agent}
+
+
+# ---------------------------------------------------- Below: what keeps a run safe and usable, not PPO itself
+
+SCRIPT = "ppo_continuous_beta"  # the name saved agents and checkpoints carry
+
+
+def fail(message: str):
+    """Stop on bad input with one line naming the problem and the fix (exit status 2)."""
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def start_run(args: Args) -> tuple[Args, dict | None, torch.device]:
+    """Check the settings and the environment, load the checkpoint to resume from, seed, pick the device."""
+    check_args(args)
+    checkpoint = None
+    if args.resume:
+        checkpoint = load_checkpoint(args.resume)
+        if "optimizer" not in checkpoint:
+            fail(f"{args.resume} is a saved agent, not a checkpoint; resume from runs/{{run_name}}/checkpoint.pt")
+        args = args_from_saved(checkpoint["args"], resume=args.resume)  # a resumed run keeps its settings
+    check_env(args.env_id)
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    torch.backends.cudnn.deterministic = args.torch_deterministic
+    torch.set_num_threads(args.torch_threads)
+    if args.cuda and not torch.cuda.is_available():
+        # warn rather than refuse: the run still works, only slower (and for these small nets often not)
+        print("warning: --cuda asked for but no CUDA device is available; training on the CPU", file=sys.stderr)
+    return args, checkpoint, torch.device("cuda" if args.cuda and torch.cuda.is_available() else "cpu")
+
+
+def args_from_saved(saved: dict, **overrides) -> Args:
+    """The Args a checkpoint was saved with (derived fields are computed again)."""
+    settings = {f.name: saved[f.name] for f in fields(Args) if f.init and f.name in saved} | overrides
+    args = Args(**settings)
+    check_args(args)
+    return args
+
+
+def check_args(args: Args):
+    """Catch bad settings before anything is built, and derive the batch sizes."""
+    for name in ("total_timesteps", "num_envs", "num_steps", "num_minibatches",
+                 "update_epochs", "eval_episodes", "torch_threads", "hidden_size"):
+        if getattr(args, name) <= 0:
+            fail(f"--{name.replace('_', '-')} is {getattr(args, name)}; it must be a positive integer")
+    for name in ("learning_rate", "max_grad_norm"):
+        if not getattr(args, name) > 0:
+            fail(f"--{name.replace('_', '-')} is {getattr(args, name)}; it must be positive")
+    for name in ("gamma", "gae_lambda"):
+        if not 0 <= getattr(args, name) <= 1:
+            fail(f"--{name.replace('_', '-')} is {getattr(args, name)}; it must lie in [0, 1]")
+    if not args.clip_coef > 0:
+        fail(f"--clip-coef is {args.clip_coef}; it must be positive (0.1 to 0.3 is usual)")
+    if args.heatmap_every < 0:
+        fail(f"--heatmap-every is {args.heatmap_every}; use 0 (only at the end) or a positive number of iterations")
+    if args.checkpoint_every < 0:
+        fail(f"--checkpoint-every is {args.checkpoint_every}; use 0 (off) or a positive number of iterations")
+    if args.seed < 0:
+        fail(f"--seed is {args.seed}; Gymnasium seeds must be non-negative integers")
+    if args.play and args.eval_model is None:
+        fail("--play shows a saved agent; give it one with --eval-model PATH")
+    compiler = os.environ.get("CXX", "clang++" if sys.platform == "darwin" else "g++")  # what torch.compile calls
+    if args.compile and shutil.which(compiler) is None:
+        fail(f"--compile needs the C++ compiler {compiler} to build its kernels; install it, name another in $CXX, "
+             "or drop --compile")
+    args.batch_size = args.num_envs * args.num_steps
+    if args.batch_size % args.num_minibatches:
+        fail(f"num_envs * num_steps = {args.batch_size} is not divisible by --num-minibatches {args.num_minibatches}; "
+             f"pick a divisor of {args.batch_size}")
+    args.minibatch_size = args.batch_size // args.num_minibatches
+    if args.norm_adv and args.minibatch_size < 2:
+        fail(f"mini-batches of {args.minibatch_size} sample cannot be normalized (std of one number); "
+             "use fewer --num-minibatches or --no-norm-adv")
+    args.num_iterations = args.total_timesteps // args.batch_size
+    if args.num_iterations == 0 and args.eval_model is None:
+        fail(f"--total-timesteps {args.total_timesteps} is smaller than one batch (num_envs * num_steps = "
+             f"{args.batch_size}); raise it or shrink the batch")
+    for name in ("eval_model", "resume"):
+        path = getattr(args, name)
+        if path is not None and not os.path.isfile(path):
+            fail(f"--{name.replace('_', '-')} {path}: no such file; give the path of a .pt file saved by this script")
+
+
+def check_env(env_id: str):
+    """Refuse an unknown id, a missing optional dependency, and spaces this script cannot handle."""
+    if env_id == "SwingUpPendulum-v0" and pendulum_env is None:
+        fail("SwingUpPendulum-v0 is defined in pendulum_env.py; put pendulum_env.py beside ppo_continuous_beta.py")
+    if env_id not in gym.registry:
+        close = difflib.get_close_matches(env_id, gym.registry.keys(), n=3)
+        fail(f"unknown environment id {env_id!r}" + (f"; did you mean {', '.join(close)}?" if close else
+                                                       "; see gymnasium.pprint_registry() for the ids"))
+    try:
+        env = make_one_env(env_id)
+    except gym.error.DependencyNotInstalled as error:
+        hint = 'pip install "gymnasium[box2d]"' if "box2d" in str(error).lower() else \
+            'pip install "gymnasium[mujoco]"' if "mujoco" in str(error).lower() else "install what it names"
+        fail(f"{env_id} needs a package that is not installed ({str(error).splitlines()[0]}); run: {hint}")
+    except ValueError as error:  # FlattenObservation cannot flatten it
+        fail(f"the observation space of {env_id} cannot be flattened to a vector ({error}); this script needs a flat Box")
+    env.close()
+    action_space, observation_space = env.action_space, env.observation_space
+    if isinstance(action_space, (gym.spaces.Discrete, gym.spaces.MultiDiscrete, gym.spaces.MultiBinary)):
+        fail(f"the action space is discrete ({action_space}); use ppo_discrete.py")
+    if not isinstance(action_space, gym.spaces.Box) or len(action_space.shape) != 1:
+        fail(f"the action space {action_space} is not a flat Box; this script handles Box actions only")
+    if not (np.isfinite(action_space.low).all() and np.isfinite(action_space.high).all()):
+        fail(f"the action space {action_space} has infinite bounds; a Beta policy needs finite [low, high] "
+             "(wrap the env with gymnasium.wrappers.ClipAction after giving it finite bounds)")
+    if not isinstance(observation_space, gym.spaces.Box):
+        fail(f"the observation space {observation_space} cannot be flattened to a vector")
+    if len(observation_space.shape) != 1:
+        fail(f"the observation space {observation_space} is an image or other array, not a vector; "
+             "this script's MLP needs a flat Box (use a CNN-based PPO for pixels)")
+
+
+def make_one_env(env_id: str, render_mode: str | None = None, video_folder: str | None = None) -> gym.Env:
+    """One environment; observations that are not a Box (Discrete, Dict, ...) are flattened to a vector."""
+    render_mode = "rgb_array" if video_folder else render_mode
+    env = gym.make(env_id, **({"render_mode": render_mode} if render_mode else {}))  # some envs take no render_mode
+    if video_folder:
+        env = gym.wrappers.RecordVideo(env, video_folder, episode_trigger=lambda episode: episode == 0,
+                                       disable_logger=True)
+    if not isinstance(env.observation_space, gym.spaces.Box):
+        env = gym.wrappers.FlattenObservation(env)
+    return env
+
+
+def vectorization_mode(env_id: str, mode: str) -> str:
+    """Resolve `auto`: the env's own vector implementation when it steps with same-step autoreset, else sync."""
+    if mode not in ("auto", "vector_entry_point"):
+        return mode
+    same_step, native = gym.vector.AutoresetMode.SAME_STEP, None
+    if gym.spec(env_id).vector_entry_point is not None:
+        try:
+            native = gym.make_vec(env_id, 1, vectorization_mode="vector_entry_point", autoreset_mode=same_step)
+        except TypeError:  # its constructor takes no autoreset mode
+            pass
+    if native is not None:
+        # its metadata, not its constructor, says how it resets: one taking **kwargs would accept the keyword
+        native.close()
+        if native.metadata.get("autoreset_mode") == same_step:
+            return "vector_entry_point"
+    if mode == "auto":
+        return "sync"
+    fail(f"{env_id} has no native vector implementation with same-step autoreset; "
+         "use --vectorization-mode sync (or auto)")
+
+
+def training_seeds(args: Args, start_iteration: int) -> int:
+    """Seed of the training environments' first reset; a resumed run meets new episodes."""
+    return args.seed + (start_iteration - 1) * args.num_envs
+
+
+def evaluation_seeds(seed: int, episodes: int) -> list[int]:
+    """Episode i of run seed s starts from seed 1_000_000 + s * episodes + i: apart from training's, and per run."""
+    return [1_000_000 + seed * episodes + i for i in range(episodes)]
+
+
+def new_run_name(args: Args) -> str:
+    """`{env_id}__{exp_name}__{seed}__{unix_time}`, a second later if that run directory exists already."""
+    unix_time = int(time.time())
+    while os.path.exists(f"runs/{args.env_id}__{args.exp_name}__{args.seed}__{unix_time}"):
+        unix_time += 1
+    return f"{args.env_id}__{args.exp_name}__{args.seed}__{unix_time}"
+
+
+# Numerical guards: stop at the first non-finite number, naming where it appeared
+def check_env_output(env_obs: np.ndarray, reward: np.ndarray, env_id: str, global_step: int):
+    if not (np.isfinite(reward).all() and np.isfinite(env_obs).all()):
+        bad = "reward" if not np.isfinite(reward).all() else "observation"
+        raise FloatingPointError(f"{env_id} returned a non-finite {bad} at step {global_step:,}; "
+                                 "the environment is at fault, check its dynamics and reward")
+
+
+def check_network_output(values: torch.Tensor, logprobs: torch.Tensor, iteration: int):
+    if not (torch.isfinite(values).all() and torch.isfinite(logprobs).all()):
+        raise FloatingPointError(f"the network output became non-finite at iteration {iteration}; "
+                                 "try a lower --learning-rate")
+
+
+def check_update(loss: torch.Tensor, grad_norm: torch.Tensor, iteration: int):
+    if not (torch.isfinite(loss) and torch.isfinite(grad_norm)):
+        quantity, value = ("loss", loss.item()) if not torch.isfinite(loss) else ("gradient norm", grad_norm.item())
+        raise FloatingPointError(f"the {quantity} became {value} at iteration {iteration}; "
+                                 "try a lower --learning-rate")
+
+
+class RunGuard:
+    """Keeps a training run safe: Ctrl-C or SIGTERM stop it after the current iteration with a
+    checkpoint (a second signal quits at once), a numerical blow-up ends it with one line naming
+    the last good checkpoint, and the environments are closed whatever happens. It also prints
+    the progress line."""
+
+    def __init__(self, args: Args, run_dir: str, envs, writer: SummaryWriter):
+        self.args, self.run_dir, self.envs, self.writer = args, run_dir, envs, writer
+        self.stop_signal = None
+        self.last_print = 0.0
+        self.recent_returns = deque(maxlen=20)  # returns of the latest episodes, for the progress line
+
+    def __enter__(self):
+        self.previous_handlers = {s: signal.signal(s, self.request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+        return self
+
+    def request_stop(self, signum, frame):
+        if self.stop_signal:  # a second Ctrl-C quits at once
+            print("\nquitting without a checkpoint", file=sys.stderr)
+            raise SystemExit(130)
+        self.stop_signal = signum
+        print("\nstopping after this iteration (Ctrl-C again to quit at once)", file=sys.stderr)
+
+    def show_progress(self, global_step: int, sps: int, final: bool):
+        """Steps done, steps per second, recent mean return and time left, at most once a second."""
+        if time.time() - self.last_print < 1.0 and not final:
+            return
+        self.last_print = time.time()
+        total = self.args.num_iterations * self.args.batch_size
+        mean_return = f"{np.mean(self.recent_returns):8.2f}" if self.recent_returns else "     n/a"
+        line = (f"step {global_step:>9,}/{total:,} | {sps:>6,} steps/s | return {mean_return} | "
+                f"{(total - global_step) / max(sps, 1):5.0f} s left")
+        # on a terminal the line rewrites itself; in a log file it is one line each time
+        print(f"\r{line}" if sys.stdout.isatty() else line, end="" if sys.stdout.isatty() else "\n", flush=True)
+
+    def exit_if_stopped(self, global_step: int):
+        if self.stop_signal:
+            path = f"{self.run_dir}/checkpoint.pt"
+            print(f"\ninterrupted at step {global_step:,}; checkpoint saved to {path}\n"
+                  f"resume with: python {os.path.basename(__file__)} --env-id {self.args.env_id} --resume {path}")
+            raise SystemExit(130 if self.stop_signal == signal.SIGINT else 143)
+
+    def __exit__(self, kind, error, traceback):
+        for s, handler in self.previous_handlers.items():
+            signal.signal(s, handler)
+        self.envs.close()
+        if sys.stdout.isatty():
+            print()
+        if kind is not None:
+            self.writer.close()
+        if kind is FloatingPointError:
+            last_good = f"{self.run_dir}/checkpoint.pt"
+            fail(f"{error}. Training stopped" + (f"; the last good checkpoint is {last_good}"
+                                                 if os.path.exists(last_good) else ""))
+
+
+# Saving and loading
+def saved_agent(args: Args, run_name: str, agent: Agent, envs, obs_rms: RunningMeanStd | None) -> dict:
+    """What `--save-model` writes and a checkpoint starts from: settings, weights, action bounds and the
+    running statistics of observations and returns."""
+    return {"script": SCRIPT, "args": asdict(args), "run_name": run_name, "obs_dim": agent.critic[0].in_features,
+            "action_dim": agent.alpha_head.out_features, "agent": agent.state_dict(),
+            "action_low": torch.as_tensor(envs.single_action_space.low),
+            "action_high": torch.as_tensor(envs.single_action_space.high),
+            "obs_stats": running_stats(obs_rms), "reward_stats": running_stats(getattr(envs, "return_rms", None))}
+
+
+def running_stats(rms: RunningMeanStd | None) -> dict | None:
+    """Running mean, variance and count as plain numbers, so weights_only loading accepts them."""
+    return None if rms is None else {"mean": np.asarray(rms.mean).tolist(), "var": np.asarray(rms.var).tolist(),
+                                     "count": float(rms.count)}
+
+
+def set_running_stats(rms: RunningMeanStd, stats: dict):
+    rms.mean, rms.var, rms.count = (np.asarray(stats[key], dtype=np.float64) for key in ("mean", "var", "count"))
+
+
+def save_checkpoint(saved: dict, optimizer: torch.optim.Optimizer, global_step: int, iteration: int) -> str:
+    """A resumable checkpoint: the saved agent plus the optimizer, the step count and the RNG."""
+    path = f"runs/{saved['run_name']}/checkpoint.pt"
+    save_atomically(saved | {"optimizer": optimizer.state_dict(), "global_step": global_step,
+                             "iteration": iteration, "torch_rng": torch.get_rng_state()}, path)
+    return path
+
+
+def restore(checkpoint: dict, agent: Agent, optimizer: torch.optim.Optimizer, envs,
+            obs_rms: RunningMeanStd | None) -> tuple[int, int]:
+    """Continue from a checkpoint: weights, optimizer, RNG and running statistics; returns the step count and
+    the next iteration."""
+    agent.load_state_dict(checkpoint["agent"])
+    optimizer.load_state_dict(checkpoint["optimizer"])
+    torch.set_rng_state(checkpoint["torch_rng"])
+    if obs_rms is not None:
+        set_running_stats(obs_rms, checkpoint["obs_stats"])
+    if hasattr(envs, "return_rms"):
+        set_running_stats(envs.return_rms, checkpoint["reward_stats"])
+    return checkpoint["global_step"], checkpoint["iteration"] + 1
+
+
+def save_atomically(payload: dict, path: str):
+    """Write to a temporary file and rename it, so a crash never leaves a half-written file."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    torch.save(payload, path + ".tmp")
+    os.replace(path + ".tmp", path)
+
+
+def load_checkpoint(path: str, env_id: str | None = None) -> dict:
+    """Load a file saved by this script, refusing code-carrying pickles and other files."""
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        if "GLOBAL" in str(error):  # the pickle names a callable or class to import: refused
+            fail(f"{path} carries Python objects that could run code when loaded, so it is refused "
+                 f"(torch.load with weights_only=True); pass a .pt file written by {SCRIPT}.py --save-model")
+        fail(f"{path} is not a checkpoint saved by {SCRIPT}.py ({type(error).__name__}: "
+             f"{str(error).splitlines()[0][:160]}); pass a .pt file written by --save-model")
+    if not isinstance(payload, dict) or payload.get("script") != SCRIPT:
+        fail(f"{path} is not a checkpoint saved by {SCRIPT}.py; pass a .pt file written by --save-model")
+    if env_id is not None and payload["args"]["env_id"] != env_id:
+        fail(f"{path} was saved for {payload['args']['env_id']}, not {env_id}; pass --env-id "
+             f"{payload['args']['env_id']}")
+    return payload
+
+
+def load_agent(saved: dict, path: str, device: torch.device) -> Agent:
+    """The network of a saved agent, with the width and activation it was trained with."""
+    agent = Agent(saved["obs_dim"], saved["action_dim"], saved["args"]["hidden_size"],
+                  saved["args"].get("activation", "tanh")).to(device)
+    try:
+        agent.load_state_dict(saved["agent"])
+    except RuntimeError:
+        fail(f"{path} holds a network of another shape than {saved['args']['env_id']} needs; "
+             "pass a checkpoint saved for this environment")
+    return agent
+
+
+# Evaluation
+def deterministic_policy(agent: Agent, device: torch.device, obs_rms: RunningMeanStd | None,
+                         low: np.ndarray, high: np.ndarray):
+    """The agent's deterministic action, in the env's units, as a function of a batch of numpy observations."""
+    def policy(obs: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            u = agent.act_deterministic(torch.as_tensor(normalize_obs(obs, obs_rms), dtype=torch.float32,
+                                                        device=device))
+        return to_env_action(u.cpu().numpy(), low, high)
+    return policy
+
+
+def saved_policy(saved: dict, path: str, device: torch.device):
+    """The deterministic policy of a saved agent, with its frozen observation statistics."""
+    obs_rms = None
+    if saved["obs_stats"] is not None:
+        obs_rms = RunningMeanStd(shape=(saved["obs_dim"],))
+        set_running_stats(obs_rms, saved["obs_stats"])
+    return deterministic_policy(load_agent(saved, path, device), device, obs_rms, saved["action_low"].numpy(),
+                                saved["action_high"].numpy())
+
+
+def normalize_obs(obs: np.ndarray, obs_rms: RunningMeanStd | None, update: bool = False) -> np.ndarray:
+    """(obs - mean) / sqrt(var + eps) with the running statistics, first merging `obs` into them if `update`;
+    unchanged without statistics (--no-norm-obs).
+
+    Applied here rather than by Gymnasium's vector NormalizeObservation, which refuses
+    same-step autoreset (it could not normalize infos["final_obs"]).
+    """
+    if obs_rms is None:
+        return obs
+    if update:
+        obs_rms.update(obs)
+    return (obs - obs_rms.mean) / np.sqrt(obs_rms.var + 1e-8)
+
+
+def evaluate(policy, env_id: str, episodes: int, seed: int, video_folder: str | None = None) -> np.ndarray:
+    """Returns of `episodes` fresh episodes of `policy`, one per environment, all run together."""
+    envs = make_env(env_id, episodes, "sync" if video_folder else vectorization_mode(env_id, "auto"), video_folder)
+    obs, _ = envs.reset(seed=evaluation_seeds(seed, episodes))
+    returns = np.zeros(episodes)
+    running = np.ones(episodes, dtype=bool)
+    while running.any():
+        obs, reward, terminated, truncated, _ = envs.step(policy(obs))
+        returns += reward * running
+        running &= ~(terminated | truncated)
+    envs.close()
+    return returns
+
+
+def evaluate_saved_agent(args: Args, device: torch.device) -> dict:
+    """--eval-model: load a saved agent and evaluate its deterministic policy (or, with --play, show it)."""
+    saved = load_checkpoint(args.eval_model, args.env_id)
+    policy = saved_policy(saved, args.eval_model, device)
+    if args.play:
+        return {"eval_returns": play(policy, args.env_id, args.eval_episodes, args.seed), "run_dir": None}
+    run_name = f"{args.env_id}__{args.exp_name}__eval__{args.seed}__{int(time.time())}"
+    returns = evaluate(policy, args.env_id, args.eval_episodes, args.seed,
+                       f"videos/{run_name}" if args.capture_video else None)
+    print(f"evaluation over {len(returns)} episodes: {returns.mean():.2f} +- {returns.std():.2f}")
+    return {"eval_returns": returns, "run_dir": None}
+
+
+def play(policy, env_id: str, episodes: int, seed: int) -> np.ndarray:
+    """Show `episodes` episodes of `policy` in a window, from evaluation's starts, and print each return.
+
+    The swing-up pendulum opens its own window instead, where the mouse drives the motor
+    and the agent takes over while the left button is held, until the window is closed.
+    """
+    if env_id == "SwingUpPendulum-v0":
+        pendulum_env.play(lambda obs: policy(obs[None])[0])
+        return np.zeros(0)
+    env = make_one_env(env_id, render_mode="human")
+    returns = np.zeros(episodes)
+    try:
+        for episode, episode_seed in enumerate(evaluation_seeds(seed, episodes)):
+            obs, _ = env.reset(seed=episode_seed)
+            done = False
+            while not done:
+                obs, reward, terminated, truncated, _ = env.step(policy(obs[None])[0])
+                returns[episode] += reward
+                done = terminated or truncated
+            print(f"episode {episode + 1}: return {returns[episode]:.2f}")
+    finally:
+        env.close()
+    return returns
+
+
+# The policy picture of a pendulum: the deterministic action over angle and angular velocity
+def pendulum_picture_axes(env_id: str) -> dict | None:
+    """For observations (cos angle, sin angle, velocity) and one action dimension: the velocity range and its
+    rad/s per observation unit; None for any other environment."""
+    env = make_one_env(env_id)
+    space, actions = env.observation_space, env.action_space
+    env.close()
+    if not (space.shape == (3,) and actions.shape == (1,) and np.allclose(space.low[:2], -1)
+            and np.allclose(space.high[:2], 1) and np.isfinite(space.low[2]) and np.isfinite(space.high[2])):
+        return None
+    max_speed = getattr(env.unwrapped, "max_speed", None) or getattr(getattr(env.unwrapped, "config", None),
+                                                                     "max_speed", None)
+    return {"velocity_low": float(space.low[2]), "velocity_high": float(space.high[2]),
+            "rad_per_s": max_speed / float(space.high[2]) if max_speed else None,
+            "action_low": float(actions.low[0]), "action_high": float(actions.high[0])}
+
+
+def policy_grid(policy, axes: dict, width: int = 256, height: int = 144) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Angles (-pi..pi, left to right), velocities in observation units (high..low, top to bottom), and the
+    policy's action at each point of that grid, shape (height, width)."""
+    angle = np.linspace(-np.pi, np.pi, width)
+    velocity = np.linspace(axes["velocity_high"], axes["velocity_low"], height)
+    grid_velocity, grid_angle = np.meshgrid(velocity, angle, indexing="ij")
+    obs = np.stack([np.cos(grid_angle), np.sin(grid_angle), grid_velocity], axis=-1).reshape(-1, 3)
+    return angle, velocity, policy(obs).reshape(height, width)
+
+
+def policy_figure(policy, axes: dict):
+    """A matplotlib figure of the deterministic action: blue lowest, white middle, red highest."""
+    from matplotlib.figure import Figure  # imported here: only runs that draw the picture pay for it
+    angle, velocity, action = policy_grid(policy, axes)
+    scale, unit = (axes["rad_per_s"], "rad/s") if axes["rad_per_s"] else (1.0, "observation units")
+    low, high = axes["action_low"], axes["action_high"]
+    figure = Figure(figsize=(6.4, 4.0), dpi=100, layout="constrained")
+    ax = figure.subplots()
+    image = ax.imshow(action, cmap="bwr", vmin=low, vmax=high, aspect="auto", interpolation="nearest",
+                      extent=(angle[0], angle[-1], velocity[-1] * scale, velocity[0] * scale))
+    ax.set_xlabel("angle (rad, 0 = upright)")
+    ax.set_ylabel(f"angular velocity ({unit})")
+    ax.set_xticks([-np.pi, -np.pi / 2, 0, np.pi / 2, np.pi], ["$-\\pi$", "$-\\pi/2$", "0", "$\\pi/2$", "$\\pi$"])
+    ax.set_title("deterministic action of the policy")
+    colorbar = figure.colorbar(image, ax=ax)
+    colorbar.set_ticks([low, (low + high) / 2, high],
+                       labels=[f"{low:g} lowest", f"{(low + high) / 2:g} middle", f"{high:g} highest"])
+    colorbar.set_label("action")
+    return figure
+
+
+def log_policy_picture(writer: SummaryWriter, run_dir: str, policy, axes: dict, global_step: int):
+    """Draw the policy picture into TensorBoard (charts/policy) and run_dir/policy.png."""
+    figure = policy_figure(policy, axes)
+    figure.savefig(f"{run_dir}/policy.png")
+    writer.add_figure("charts/policy", figure, global_step)
+
+
+def finish_run(args: Args, run_dir: str, writer: SummaryWriter, eval_returns: np.ndarray, global_step: int,
+               start_step: int, start_time: float, train_time: float):
+    """Print the evaluation and where things went, and write summary.json."""
     wall_time = time.time() - start_time
     print(f"evaluation over {args.eval_episodes} episodes: {eval_returns.mean():.2f} +- {eval_returns.std():.2f}"
           f" ({global_step:,} steps, {wall_time:.1f} s)")
-
     if args.save_model:
-        save_atomically(saved_agent(), f"{run_dir}/agent.pt")
         print(f"agent saved to {run_dir}/agent.pt")
     summary = {"env_id": args.env_id, "eval_mean": float(eval_returns.mean()), "eval_std": float(eval_returns.std()),
                "eval_returns": eval_returns.tolist(), "global_step": global_step, "wall_time": wall_time,
@@ -780,7 +887,6 @@ def train(args: Args) -> dict:
     with open(f"{run_dir}/summary.json", "w") as f:
         json.dump(summary, f, indent=1)
     writer.close()
-    return {"eval_returns": eval_returns, "run_dir": run_dir, "global_step": global_step, "agent": agent}
 
 
 if __name__ == "__main__":

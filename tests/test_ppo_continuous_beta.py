@@ -1,7 +1,6 @@
 """ppo_continuous_beta.py: the Beta head, bounds, refused inputs, the policy picture, learning."""
 
-import os
-import zlib
+import functools
 
 import gymnasium as gym
 import numpy as np
@@ -9,7 +8,8 @@ import pytest
 import torch
 
 import ppo_continuous_beta
-from ppo_continuous_beta import Agent, Args, policy_heatmap, to_env_action, train, write_png
+import pendulum_env
+from ppo_continuous_beta import Agent, Args, policy_grid, to_env_action, train
 from tests.helpers import BoundedActionEnv, ConstantRewardEnv, read_scalars, refused, register_once
 
 register_once("BoundedAction-v0", BoundedActionEnv, max_episode_steps=20)
@@ -126,15 +126,16 @@ def test_same_seed_gives_identical_logged_numbers():
 
 def test_running_observation_statistics_match_the_whole_data():
     data = np.random.default_rng(0).normal(loc=[3.0, -1.0], scale=[2.0, 0.5], size=(1000, 2))
-    stats = {"mean": np.zeros(2), "var": np.ones(2), "count": 1e-4}
+    obs_rms = ppo_continuous_beta.RunningMeanStd(shape=(2,))
     for batch in np.split(data, [7, 300, 301, 1000]):
         if len(batch):
-            ppo_continuous_beta.update_obs_stats(stats, batch)
-    np.testing.assert_allclose(stats["mean"], data.mean(0), rtol=1e-6)
-    np.testing.assert_allclose(stats["var"], data.var(0), rtol=1e-5)
-    normalized = ppo_continuous_beta.normalize_obs(data, stats)
+            ppo_continuous_beta.normalize_obs(batch, obs_rms, update=True)
+    np.testing.assert_allclose(obs_rms.mean, data.mean(0), rtol=1e-6)
+    np.testing.assert_allclose(obs_rms.var, data.var(0), rtol=1e-5)
+    normalized = ppo_continuous_beta.normalize_obs(data, obs_rms)  # frozen: no update
     np.testing.assert_allclose(normalized.mean(0), 0.0, atol=1e-6)
     np.testing.assert_allclose(normalized.std(0), 1.0, rtol=1e-5)
+    assert obs_rms.count == pytest.approx(1000, abs=1e-3)
 
 
 def test_observation_statistics_are_saved_and_reused_for_evaluation():
@@ -163,13 +164,28 @@ def test_a_relu_agent_is_saved_and_evaluated_as_relu():
     np.testing.assert_array_equal(evaluated["eval_returns"], result["eval_returns"])
 
 
-def test_load_policy_drives_the_pendulum_within_its_action_space():
+def test_a_saved_agent_drives_the_pendulum_window_with_play(monkeypatch):
+    """`--eval-model PATH --play` opens the pendulum's window; while the mouse button is held the saved
+    agent's deterministic action drives the motor."""
+    pygame = pytest.importorskip("pygame")
+    monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
+    monkeypatch.setattr(pygame.mouse, "get_pressed", lambda *args, **kwargs: (True, False, False))
     result = train(tiny(save_model=True, norm_obs=True))
-    policy = ppo_continuous_beta.load_policy(f"{result['run_dir']}/agent.pt")
+    path = f"{result['run_dir']}/agent.pt"
+    actions = []
+    policy = ppo_continuous_beta.saved_policy(torch.load(path, weights_only=True), path, torch.device("cpu"))
+    recording = lambda obs: actions.append(policy(obs[None])[0]) or actions[-1]  # noqa: E731
+    monkeypatch.setattr(pendulum_env, "play", functools.partial(pendulum_env.play, steps=5))
+    monkeypatch.setattr(ppo_continuous_beta, "saved_policy", lambda *args: lambda obs: recording(obs[0])[None])
+    train(tiny(eval_model=path, play=True))
+    assert len(actions) == 5
     env = gym.make("SwingUpPendulum-v0")
-    obs, _ = env.reset(seed=0)
-    action = policy(obs)
-    assert action.shape == (1,) and env.action_space.contains(action)
+    assert all(action.shape == (1,) and env.action_space.contains(action) for action in actions)
+    assert len({float(action[0]) for action in actions}) > 1  # the agent reacts to the swinging pendulum
+
+
+def test_play_needs_a_saved_agent(capsys):
+    assert "--play shows a saved agent" in refused(train, tiny(play=True), capsys)
 
 
 # Refused inputs
@@ -194,17 +210,30 @@ def test_checkpoint_of_the_other_script_or_environment_is_refused(capsys):
 
 # The policy picture
 
-def test_heatmap_puts_angle_on_x_and_velocity_on_y(monkeypatch):
-    space = gym.make("SwingUpPendulum-v0").observation_space
-    agent = Agent(3, 1)
-    # a policy that pushes with the sign of sin(angle): lowest action at -pi/2, highest at +pi/2
-    monkeypatch.setattr(agent, "act_deterministic", lambda obs: (obs[:, 1:2] + 1) / 2)
-    image = policy_heatmap(agent, space, None, torch.device("cpu"), width=64, height=32)
-    assert image.shape == (32, 64, 3) and image.dtype == np.uint8
-    left, right, middle = image[16, 16], image[16, 48], image[16, 32]  # angles near -pi/2, +pi/2, 0
-    assert left[2] > left[0] and right[0] > right[2]  # blue for the lowest action, red for the highest
-    assert middle.min() > 240  # white for the middle action
-    np.testing.assert_array_equal(image[0], image[-1])  # this policy ignores velocity
+def test_policy_grid_puts_angle_on_x_and_velocity_on_y():
+    axes = ppo_continuous_beta.pendulum_picture_axes("SwingUpPendulum-v0")
+    assert axes == {"velocity_low": -1.0, "velocity_high": 1.0, "rad_per_s": 8.0, "action_low": 0.0,
+                    "action_high": 1.0}
+    # a policy that pushes with sin(angle) and ignores velocity: lowest at -pi/2, highest at +pi/2
+    angle, velocity, action = policy_grid(lambda obs: (obs[:, 1:2] + 1) / 2, axes, width=65, height=33)
+    assert action.shape == (33, 65)
+    assert angle[0] == -np.pi and angle[-1] == np.pi and velocity[0] == 1.0 and velocity[-1] == -1.0
+    assert action[16, 16] == pytest.approx(0.0) and action[16, 48] == pytest.approx(1.0)  # -pi/2, +pi/2
+    assert action[16, 32] == pytest.approx(0.5)  # upright: the middle action
+    np.testing.assert_array_equal(action[0], action[-1])  # top row and bottom row: the same angles
+    # Pendulum-v1 observes the velocity in rad/s itself, and acts with a torque in [-2, 2]
+    assert ppo_continuous_beta.pendulum_picture_axes("Pendulum-v1") == {
+        "velocity_low": -8.0, "velocity_high": 8.0, "rad_per_s": 1.0, "action_low": -2.0, "action_high": 2.0}
+    assert ppo_continuous_beta.pendulum_picture_axes("LunarLanderContinuous-v3") is None
+
+
+def test_policy_figure_names_its_axes_and_the_ends_of_the_colour_bar():
+    axes = ppo_continuous_beta.pendulum_picture_axes("Pendulum-v1")
+    figure = ppo_continuous_beta.policy_figure(lambda obs: obs[:, 1:2] * 2, axes)
+    plot, colorbar = figure.axes
+    assert plot.get_xlabel() == "angle (rad, 0 = upright)" and plot.get_ylabel() == "angular velocity (rad/s)"
+    assert plot.get_ylim() == (-8.0, 8.0)
+    assert [label.get_text() for label in colorbar.get_yticklabels()] == ["-2 lowest", "0 middle", "2 highest"]
 
 
 def test_training_on_a_pendulum_writes_the_policy_png_and_logs_it():
@@ -213,20 +242,11 @@ def test_training_on_a_pendulum_writes_the_policy_png_and_logs_it():
         png = f.read()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
-    assert (width, height) == (256, 144)
+    assert (width, height) == (640, 400)
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     events = EventAccumulator(result["run_dir"], size_guidance={"images": 0})
     events.Reload()
     assert len(events.Images("charts/policy")) == 3  # iterations 2 and 4, and the end
-
-
-def test_png_writer_round_trips():
-    image = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3)
-    write_png("small.png", image)
-    data = open("small.png", "rb").read()
-    compressed = data[data.index(b"IDAT") + 4:data.index(b"IEND") - 8]
-    rows = zlib.decompress(compressed)
-    assert rows == b"\x00" + image[0].tobytes() + b"\x00" + image[1].tobytes()
 
 
 # Learning

@@ -126,3 +126,22 @@ def test_default_settings_solve_cartpole_with_seed_1():
     result = train(Args(env_id="CartPole-v1", seed=1))
     assert result["global_step"] <= 100_000
     assert result["eval_returns"].mean() >= 475
+
+
+# Watching a saved agent
+
+def test_play_shows_the_evaluation_episodes_in_a_window(monkeypatch, capsys):
+    """`--eval-model PATH --play` runs the same episodes as evaluation, from the same starts, in a window."""
+    pytest.importorskip("pygame")
+    monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
+    from gymnasium.envs.classic_control.cartpole import CartPoleEnv
+    monkeypatch.setitem(CartPoleEnv.metadata, "render_fps", 100_000)  # as fast as it draws, not 50 frames a second
+    result = train(tiny(total_timesteps=1024, save_model=True, eval_episodes=3))
+    played = train(tiny(eval_model=f"{result['run_dir']}/agent.pt", play=True, eval_episodes=3))
+    np.testing.assert_array_equal(played["eval_returns"], result["eval_returns"])
+    printed = capsys.readouterr().out.splitlines()[-3:]
+    assert printed == [f"episode {i + 1}: return {r:.2f}" for i, r in enumerate(result["eval_returns"])]
+
+
+def test_play_needs_a_saved_agent(capsys):
+    assert "--play shows a saved agent" in refused(train, tiny(play=True), capsys)

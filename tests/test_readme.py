@@ -35,3 +35,13 @@ def test_every_name_in_the_map_exists_in_its_script():
                 assert name in source, f"{name!r} from README's map is not in {script}"
                 checked += 1
     assert checked >= 30
+
+
+def test_the_lines_readme_gives_for_the_banner_and_the_rollout_are_right():
+    readme = open(os.path.join(ROOT, "README.md")).read()
+    stated = re.search(r"banner at line (\d+) of `ppo_discrete.py` and (\d+) of `ppo_continuous_beta.py`", readme)
+    rollout = re.search(r"rollout loop starts at\s+line (\d+) and\s+(\d+)", readme)
+    for i, script in enumerate(("ppo_discrete.py", "ppo_continuous_beta.py")):
+        lines = open(os.path.join(ROOT, script)).read().splitlines()
+        assert lines[int(stated[i + 1]) - 1].startswith("# ---") and "Below:" in lines[int(stated[i + 1]) - 1]
+        assert "for step in range(" in lines[int(rollout[i + 1]) - 1]

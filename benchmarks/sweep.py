@@ -1,8 +1,8 @@
 """Benchmark sweep: run a PPO script on several environments x seeds, then tabulate and plot the results.
 
-    python benchmark.py --script ppo_discrete.py --env-ids CartPole-v1 Acrobot-v1 --seeds 1 2 3 -- --total-timesteps 50000
-    python benchmark.py --script ppo_discrete.py --report-only
-    python benchmark.py --script ppo_discrete.py --env-ids CartPole-v1 --ray-address auto
+    python benchmarks/sweep.py --script ppo_discrete.py --env-ids CartPole-v1 Acrobot-v1 --seeds 1 2 3 -- --total-timesteps 50000
+    python benchmarks/sweep.py --script ppo_discrete.py --report-only
+    python benchmarks/sweep.py --script ppo_discrete.py --env-ids CartPole-v1 --ray-address auto
 
 Everything after a lone `--` goes to the script unchanged. Each (environment, seed)
 pair is one process of the script, `--jobs` of them at a time; its output goes to
@@ -44,7 +44,7 @@ SOLVED = {
 DEFAULT_ENV_IDS = ("CartPole-v1", "Acrobot-v1")
 DEFAULT_SEEDS = (1, 2, 3)
 RUNS_DIR = "runs"  # where the PPO scripts write, relative to the working directory
-HERE = os.path.dirname(os.path.abspath(__file__))
+HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the repository root, where the PPO scripts are
 
 
 @dataclass
@@ -53,14 +53,14 @@ class Args:
     Arguments after a lone `--` are passed to the script, e.g. `-- --total-timesteps 50000 --num-envs 8`."""
 
     script: str = "ppo_discrete.py"
-    """the PPO script to run (a path, or a file name beside benchmark.py)"""
+    """the PPO script to run (a path, or a file name in the repository root)"""
     env_ids: tuple[str, ...] | None = None
     """environment ids; when not given: CartPole-v1 Acrobot-v1, or with --report-only every one found"""
     seeds: tuple[int, ...] | None = None
     """seeds; when not given: 1 2 3, or with --report-only every one found"""
     jobs: int = os.cpu_count() or 1
     """number of runs at once on this machine; the default is the number of CPU cores"""
-    out_dir: str = "benchmark_results"
+    out_dir: str = "sweep_results"
     """folder for results.md, the plots and the runs' logs"""
     exp_name: str | None = None
     """tag of this sweep's runs, passed to the script as --exp-name; when not given: bench_{script name}"""
@@ -153,7 +153,7 @@ def source_files(script: str) -> dict[str, str]:
 def run_in_temp_dir(sources: dict[str, str], script: str, argv: list[str]) -> tuple[int, float, str, bytes]:
     """The Ray task: write the sources into a fresh folder, run the script there, and return
     its exit status, duration, log text and the run directories it wrote (runs/ as tar.gz bytes)."""
-    with tempfile.TemporaryDirectory(prefix="benchmark_") as folder:
+    with tempfile.TemporaryDirectory(prefix="sweep_") as folder:
         for name, text in sources.items():
             with open(os.path.join(folder, name), "w") as f:
                 f.write(text)
@@ -358,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
         script = resolve_script(args.script)
         for arg in args.script_args:
             if arg.split("=")[0].replace("_", "-") in ("--env-id", "--seed", "--exp-name"):
-                fail(f"{arg} after --: use benchmark.py's own --env-ids, --seeds and --exp-name instead")
+                fail(f"{arg} after --: use sweep.py's own --env-ids, --seeds and --exp-name instead")
         if args.jobs <= 0 or args.cpus_per_run <= 0:
             fail("--jobs and --cpus-per-run must be positive")
         env_ids, seeds = env_ids or DEFAULT_ENV_IDS, seeds or DEFAULT_SEEDS

@@ -1,10 +1,10 @@
 """Speed benchmark: how fast the PPO scripts reach a solved task on a CPU, and where their time goes.
 
-    python bench_speed.py                        # everything below: several minutes (some 15-25 with 5 seeds)
-    python bench_speed.py --rows A,B,E --runs 3  # some rows, seeds 1..3
-    python bench_speed.py --breakdown            # only the breakdown of one training run
-    python bench_speed.py --micro                # only the micro-benchmarks
-    python bench_speed.py --quick                # smoke check: tiny runs, 1 seed (its figures mean nothing)
+    python benchmarks/speed.py                        # everything below: several minutes (some 15-25 with 5 seeds)
+    python benchmarks/speed.py --rows A,B,E --runs 3  # some rows, seeds 1..3
+    python benchmarks/speed.py --breakdown            # only the breakdown of one training run
+    python benchmarks/speed.py --micro                # only the micro-benchmarks
+    python benchmarks/speed.py --quick                # smoke check: tiny runs, 1 seed (its figures mean nothing)
 
 Measure on a quiet machine: NOTHING ELSE MAY RUN while it measures (no other training, test suite,
 build, video call, ...). Every training here runs alone, one after the other, with OMP_NUM_THREADS=1,
@@ -80,7 +80,7 @@ import tyro
 PENDULUM_ARGS = ("--env-id", "Pendulum-v1", "--total-timesteps", "100000", "--num-envs", "8", "--num-steps", "128",
                  "--num-minibatches", "16", "--gamma", "0.95", "--gae-lambda", "0.9", "--activation", "relu")
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the repository root, where the PPO scripts are
 ALL_ROWS = "ABCDE"
 CLEANRL_ARGS = ("--env-id", "CartPole-v1", "--num-envs", "4", "--num-steps", "128", "--num-minibatches", "4",
                 "--update-epochs", "4", "--learning-rate", "2.5e-4")
@@ -159,7 +159,7 @@ class Run:
 
 def run_training(script: str, argv: list[str]) -> Run:
     """`python script argv` in a fresh temporary folder, timed from launch to exit."""
-    with tempfile.TemporaryDirectory(prefix="bench_speed_") as folder:
+    with tempfile.TemporaryDirectory(prefix="speed_") as folder:
         command = [sys.executable, os.path.join(HERE, script), *argv]
         start = time.perf_counter()
         try:
@@ -428,7 +428,7 @@ class Patches:
 
 
 COMPONENTS = (
-    ("setup_env", "setup: environments (check_env_id, make_env)"),
+    ("setup_env", "setup: environments (check_env, make_env)"),
     ("setup_optimizer", "setup: torch.optim.Adam(...) creation"),
     ("env", "environment stepping (rollout)"),
     ("rollout_forward", "policy forward, inference mode (rollout)"),
@@ -456,7 +456,8 @@ def instrument(module, clock: Clock, torch) -> Patches:
         return envs
 
     patches.replace(module, "make_env", make_env)
-    patches.wrap(module, "check_env_id", clock, "setup_env")
+    patches.wrap(module, "check_env", clock, "setup_env")
+    patches.wrap(module, "vectorization_mode", clock, "setup_env")
     # The first optimizer of a process imports torch._dynamo (Optimizer.__init__ calls a function
     # decorated with torch._disable_dynamo), a start-up cost of every training process. Each new
     # optimizer's step and zero_grad are timed through instance attributes, outside the profiling
@@ -479,9 +480,8 @@ def instrument(module, clock: Clock, torch) -> Patches:
     patches.wrap(torch.nn.utils, "clip_grad_norm_", clock, "optimizer")  # the scripts call nn.utils.clip_grad_norm_
     for name in ("__init__", "add_scalar", "add_text", "add_image", "close"):
         patches.wrap(module.SummaryWriter, name, clock, "logging")
-    for name in ("policy_heatmap", "write_png"):  # the Beta script's policy picture
-        if hasattr(module, name):
-            patches.wrap(module, name, clock, "logging")
+    if hasattr(module, "log_policy_picture"):  # the Beta script's policy picture
+        patches.wrap(module, "log_policy_picture", clock, "logging")
     patches.wrap(module, "evaluate", clock, "evaluation")
     return patches
 
@@ -496,7 +496,7 @@ def import_times(module_name: str, repeats: int) -> tuple[float, float, float, f
             "torch.optim.Adam([torch.zeros(1, requires_grad=True)])\n"
             "print(middle - start, end - middle, time.perf_counter() - end)\n")
     walls, frameworks, modules, optimizers = [], [], [], []
-    with tempfile.TemporaryDirectory(prefix="bench_speed_") as folder:
+    with tempfile.TemporaryDirectory(prefix="speed_") as folder:
         for _ in range(repeats):
             start = time.perf_counter()
             done = subprocess.run([sys.executable, "-c", code], cwd=folder, env=CHILD_ENV, capture_output=True,
@@ -525,7 +525,7 @@ def breakdown_one(module_name: str, overrides: dict, title: str, repeats: int, o
     patches = instrument(module, clock, torch)
     output = io.StringIO()
     previous_dir = os.getcwd()
-    with tempfile.TemporaryDirectory(prefix="bench_speed_") as folder:
+    with tempfile.TemporaryDirectory(prefix="speed_") as folder:
         os.chdir(folder)
         try:
             with contextlib.redirect_stdout(output):

@@ -1,4 +1,4 @@
-"""benchmark.py: a tiny sweep end to end, a failing run, --report-only, the statistics, and the Ray path."""
+"""benchmarks/sweep.py: a tiny sweep end to end, a failing run, --report-only, the statistics, and the Ray path."""
 
 import glob
 import json
@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-import benchmark
+from benchmarks import sweep as sweep_runner
 
 SCRIPT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "ppo_discrete.py")
 TINY = ["--", "--total-timesteps", "2048", "--num-envs", "4", "--num-steps", "64", "--eval-episodes", "2"]
@@ -35,7 +35,7 @@ def sweep(tmp_path_factory):
     folder = tmp_path_factory.mktemp("sweep")
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(folder)
-        code = benchmark.main(["--script", SCRIPT, "--env-ids", "CartPole-v1", "Acrobot-v1", "--seeds", "1", "2",
+        code = sweep_runner.main(["--script", SCRIPT, "--env-ids", "CartPole-v1", "Acrobot-v1", "--seeds", "1", "2",
                                "--jobs", "2", *TINY])
     return folder, code
 
@@ -44,15 +44,15 @@ def test_sweep_writes_table_and_plots(sweep, monkeypatch):
     folder, code = sweep
     monkeypatch.chdir(folder)
     assert code == 0
-    assert len(os.listdir("runs")) == 4 and len(os.listdir("benchmark_results/logs")) == 4
-    results = open("benchmark_results/results.md").read()
+    assert len(os.listdir("runs")) == 4 and len(os.listdir("sweep_results/logs")) == 4
+    results = open("sweep_results/results.md").read()
     means = table_means(results)
     assert set(means) == {"CartPole-v1", "Acrobot-v1"}
     for env_id in means:
         runs = summaries(env_id)
         assert len(runs) == 2 and all(run["args"]["exp_name"] == "bench_ppo_discrete" for run in runs)
         assert means[env_id] == pytest.approx(np.mean([run["eval_mean"] for run in runs]), abs=0.051)
-        assert is_png(f"benchmark_results/{env_id}.png")
+        assert is_png(f"sweep_results/{env_id}.png")
 
 
 def test_report_only_rebuilds_the_same_table(sweep, monkeypatch, capsys):
@@ -60,13 +60,13 @@ def test_report_only_rebuilds_the_same_table(sweep, monkeypatch, capsys):
     monkeypatch.chdir(folder)
     before = sorted(os.listdir("runs"))
     # the sweep's own command with --report-only
-    assert benchmark.main(["--script", SCRIPT, "--env-ids", "CartPole-v1", "Acrobot-v1", "--seeds", "1", "2",
+    assert sweep_runner.main(["--script", SCRIPT, "--env-ids", "CartPole-v1", "Acrobot-v1", "--seeds", "1", "2",
                            "--report-only", "--out-dir", "again", *TINY]) == 0
     # no filters: every env id and seed of the sweep's exp name, env ids in alphabetical order
-    assert benchmark.main(["--script", SCRIPT, "--report-only", "--out-dir", "all"]) == 0
+    assert sweep_runner.main(["--script", SCRIPT, "--report-only", "--out-dir", "all"]) == 0
     assert sorted(os.listdir("runs")) == before  # nothing trained
     assert "started" not in capsys.readouterr().out
-    table = open("benchmark_results/results.md").read()
+    table = open("sweep_results/results.md").read()
     assert open("again/results.md").read() == table
     assert table_means(open("all/results.md").read()) == table_means(table)
     assert is_png("again/CartPole-v1.png") and is_png("again/Acrobot-v1.png")
@@ -75,22 +75,22 @@ def test_report_only_rebuilds_the_same_table(sweep, monkeypatch, capsys):
 def test_report_only_without_runs_is_refused(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit) as stop:
-        benchmark.main(["--report-only", "--exp-name", "nothing_here"])
+        sweep_runner.main(["--report-only", "--exp-name", "nothing_here"])
     assert stop.value.code == 2
     assert capsys.readouterr().err.startswith("error: no finished runs tagged nothing_here")
 
 
 def test_failed_run_is_reported_and_the_others_go_on(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    code = benchmark.main(["--script", SCRIPT, "--env-ids", "NoSuchEnv-v0", "CartPole-v1", "--seeds", "1",
+    code = sweep_runner.main(["--script", SCRIPT, "--env-ids", "NoSuchEnv-v0", "CartPole-v1", "--seeds", "1",
                            "--jobs", "2", *TINY])
     out = capsys.readouterr().out
     assert code == 1
-    log = os.path.join("benchmark_results", "logs", "NoSuchEnv-v0__1.log")
+    log = os.path.join("sweep_results", "logs", "NoSuchEnv-v0__1.log")
     assert f"NoSuchEnv-v0 seed 1: FAILED (exit 2), see {log}" in out
     assert "1 run(s) failed" in out and "CartPole-v1 seed 1: done in" in out
     assert open(log).read().startswith("error: ")
-    assert set(table_means(open("benchmark_results/results.md").read())) == {"CartPole-v1"}
+    assert set(table_means(open("sweep_results/results.md").read())) == {"CartPole-v1"}
 
 
 def test_bad_input_is_refused(tmp_path, monkeypatch, capsys):
@@ -98,7 +98,7 @@ def test_bad_input_is_refused(tmp_path, monkeypatch, capsys):
     for argv in (["--script", "no_such_script.py"], ["--solved", "CartPole-v1"],
                  ["--script", SCRIPT, "--", "--seed", "4"]):
         with pytest.raises(SystemExit) as stop:
-            benchmark.main(argv)
+            sweep_runner.main(argv)
         assert stop.value.code == 2
         assert capsys.readouterr().err.startswith("error: ")
 
@@ -113,32 +113,32 @@ def test_summarize_statistics():
             fake_run("CartPole-v1", 2, 400.0, wall_time=30.0, sps=1100.0),
             fake_run("CartPole-v1", 3, 480.0, wall_time=20.0, sps=1000.0),
             fake_run("Made-up-v0", 1, -5.0)]
-    cartpole, made_up = benchmark.summarize(runs, benchmark.parse_solved(("Made-up-v0=-1",)))
+    cartpole, made_up = sweep_runner.summarize(runs, sweep_runner.parse_solved(("Made-up-v0=-1",)))
     assert cartpole["mean"] == pytest.approx(460.0)
     assert cartpole["std"] == pytest.approx(np.std([500.0, 400.0, 480.0]))
     assert (cartpole["seeds"], cartpole["wall_time"], cartpole["sps"]) == (3, 20.0, 1000.0)
     assert (cartpole["threshold"], cartpole["solved"]) == (475.0, 2)
     assert (made_up["threshold"], made_up["solved"]) == (-1.0, 0)
-    table = benchmark.markdown_table([cartpole, made_up])
+    table = sweep_runner.markdown_table([cartpole, made_up])
     assert "| CartPole-v1 | 460.0 ± 43.2 | 3 | 1,000 | 20.0 s | 1,000 | 2/3 (≥ 475) |" in table
-    assert benchmark.summarize(runs[3:], {})[0]["solved"] is None
-    assert "| n/a |" in benchmark.markdown_table(benchmark.summarize(runs[3:], {}))
+    assert sweep_runner.summarize(runs[3:], {})[0]["solved"] is None
+    assert "| n/a |" in sweep_runner.markdown_table(sweep_runner.summarize(runs[3:], {}))
 
 
 def test_smoothed_curve():
     grid = np.linspace(0, 40, 5)
     # episodes end at steps 10, 20, 30 with returns 1, 2, 3, given out of order
-    curve = benchmark.smoothed_curve([30, 10, 20], [3.0, 1.0, 2.0], grid, window=2)
+    curve = sweep_runner.smoothed_curve([30, 10, 20], [3.0, 1.0, 2.0], grid, window=2)
     # rolling means of the last two episodes: 1, 1.5, 2.5; held before the first and after the last
     np.testing.assert_allclose(curve, [1.0, 1.0, 1.5, 2.5, 2.5])
-    halfway = benchmark.smoothed_curve([0, 100], [0.0, 10.0], np.array([50.0]), window=1)
+    halfway = sweep_runner.smoothed_curve([0, 100], [0.0, 10.0], np.array([50.0]), window=1)
     np.testing.assert_allclose(halfway, [5.0])
 
 
 def test_plot_curves_writes_a_small_png(tmp_path):
     grid = np.linspace(0, 100, 100)
     path = str(tmp_path / "curve.png")
-    benchmark.plot_curves("CartPole-v1", grid, [grid, grid * 2], 475.0, path)
+    sweep_runner.plot_curves("CartPole-v1", grid, [grid, grid * 2], 475.0, path)
     assert is_png(path) and os.path.getsize(path) < 100_000
 
 
@@ -147,7 +147,7 @@ def test_ray_sweep_brings_the_runs_home(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     try:
         # `local` starts a Ray instance for this sweep; main shuts it down again
-        code = benchmark.main(["--script", SCRIPT, "--env-ids", "CartPole-v1", "--seeds", "1", "2",
+        code = sweep_runner.main(["--script", SCRIPT, "--env-ids", "CartPole-v1", "--seeds", "1", "2",
                                "--ray-address", "local", *TINY])
         assert not ray.is_initialized()
     finally:
@@ -160,8 +160,8 @@ def test_ray_sweep_brings_the_runs_home(tmp_path, monkeypatch, capsys):
     for name in run_dirs:
         assert os.path.isfile(f"runs/{name}/summary.json")
         assert any(file.startswith("events.out.tfevents") for file in os.listdir(f"runs/{name}"))
-    assert open("benchmark_results/logs/CartPole-v1__1.log").read().count("evaluation over 2 episodes") == 1
-    means = table_means(open("benchmark_results/results.md").read())
+    assert open("sweep_results/logs/CartPole-v1__1.log").read().count("evaluation over 2 episodes") == 1
+    means = table_means(open("sweep_results/results.md").read())
     assert means["CartPole-v1"] == pytest.approx(np.mean([s["eval_mean"] for s in summaries("CartPole-v1")]),
                                                  abs=0.051)
 
@@ -170,6 +170,6 @@ def test_missing_ray_is_one_clear_line(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now fails as if it were not installed
     with pytest.raises(SystemExit) as stop:
-        benchmark.main(["--script", SCRIPT, "--env-ids", "CartPole-v1", "--seeds", "1", "--ray-address", "auto"])
+        sweep_runner.main(["--script", SCRIPT, "--env-ids", "CartPole-v1", "--seeds", "1", "--ray-address", "auto"])
     assert stop.value.code == 2
     assert "pip install -r requirements-ray.txt" in capsys.readouterr().err

@@ -1,0 +1,191 @@
+"""The dynamic-programming optimum of the swing-up pendulum (benchmarks/pendulum_optimal.py).
+
+A coarse grid (61 x 49, 21 controls) keeps the solve to ~0.1 s; the numbers
+below were measured on it and the bounds leave a margin.
+"""
+
+import os
+import subprocess
+import sys
+import types
+
+import numpy as np
+import pytest
+
+import pendulum_env
+from benchmarks import pendulum_optimal
+from pendulum_env import PendulumConfig, pendulum_reward, pendulum_step, wrap_angle
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCRIPT = os.path.join(REPO_ROOT, "benchmarks", "pendulum_optimal.py")
+
+
+@pytest.fixture(scope="module")
+def solution():
+    return pendulum_optimal.solve(PendulumConfig(), angle_points=61, velocity_points=49, controls=21)
+
+
+def zero_torque_returns(angle, velocity, config=PendulumConfig()):
+    """The baseline: the motor off for the whole episode."""
+    returns = np.zeros(len(angle))
+    for _ in range(config.episode_steps):
+        returns += pendulum_reward(angle, velocity, 0.0, config)
+        angle, velocity = pendulum_step(angle, velocity, 0.0, config)
+    return returns
+
+
+def test_solution_shapes_and_controls(solution):
+    assert solution.values.shape == (201, 61, 49)
+    assert solution.steps == 200
+    assert solution.actions[[0, 10, 20]].tolist() == [0.0, 0.5, 1.0]
+    assert solution.controls[[0, 10, 20]].tolist() == [-1.0, 0.0, 1.0]  # control = 2u - 1
+    assert solution.grid.angles[30] == 0.0  # upright is a grid point
+    assert solution.grid.angles.min() >= -np.pi and solution.grid.angles.max() < np.pi
+
+
+def test_one_step_values_are_the_reward_with_the_motor_off(solution):
+    # With one step left the best control is 0 (it only costs), so values[1] is
+    # -(angle^2 + 0.1 velocity^2): upright at -8 rad/s gives -6.4.
+    assert solution.values[1][30, 0] == pytest.approx(-6.4)
+    assert solution.values[1][30, 24] == 0.0
+    angle, velocity = np.meshgrid(solution.grid.angles, solution.grid.velocities, indexing="ij")
+    np.testing.assert_allclose(solution.values[1], -(angle**2 + 0.1 * velocity**2), atol=1e-12)
+    assert np.all(solution.values[0] == 0.0)
+
+
+def test_interpolation_is_periodic_in_angle_and_clipped_in_velocity(solution):
+    grid = solution.grid
+    table = np.random.default_rng(0).normal(size=(61, 49))
+    angle = np.array([0.3, -2.0, 3.1])
+    velocity = np.array([1.234, -7.9, 0.0])
+    inside = grid.interpolate(table, angle, velocity)
+    np.testing.assert_allclose(grid.interpolate(table, angle + 2 * np.pi, velocity), inside, atol=1e-9)
+    np.testing.assert_allclose(grid.interpolate(table, angle - 4 * np.pi, velocity), inside, atol=1e-9)
+    # Hanging (pi) lies halfway between the last angle point and the first: the seam wraps round.
+    assert grid.angles[60] == pytest.approx(np.pi - grid.angle_step / 2)
+    assert grid.interpolate(table, np.pi, grid.velocities[7]) == pytest.approx((table[60, 7] + table[0, 7]) / 2)
+    assert grid.interpolate(table, 0.0, 8.0) == pytest.approx(table[30, 48])
+    assert grid.interpolate(table, 0.0, 99.0) == pytest.approx(table[30, 48])  # beyond max_speed: the edge
+    # Halfway between two grid points in both directions: the mean of the four corners.
+    middle = grid.interpolate(table, grid.angles[5] + grid.angle_step / 2, grid.velocities[7] + grid.velocity_step / 2)
+    assert middle == pytest.approx(table[5:7, 7:9].mean())
+    # Bilinear interpolation reproduces a function linear in velocity exactly.
+    linear = np.broadcast_to(grid.velocities, (61, 49))
+    assert grid.interpolate(linear, 1.0, 1.234) == pytest.approx(1.234)
+
+
+def test_swings_up_from_hanging_at_rest(solution):
+    episodes = pendulum_optimal.simulate(solution, [np.pi], [0.0])
+    # Measured -345.4 on this grid (-301.9 on the default 301 x 241); the motor
+    # off would stay down and score 200 * -pi^2 = -1973.9.
+    assert episodes.returns[0] > -360.0
+    assert abs(wrap_angle(episodes.final_angle[0])) < 0.01  # measured 0.0008
+    assert abs(episodes.final_velocity[0]) < 0.05  # measured 0.015
+    # Hanging is the same state whichever side it is reached from.
+    assert pendulum_optimal.simulate(solution, [-np.pi], [0.0]).returns[0] == pytest.approx(episodes.returns[0])
+
+
+def test_upright_at_rest_stays_there_for_free(solution):
+    assert pendulum_optimal.simulate(solution, [0.0], [0.0]).returns[0] == 0.0
+    near = pendulum_optimal.simulate(solution, [0.05, -0.05, 0.1], [0.0, 0.0, 0.0])
+    # Measured -0.037, -0.037, -0.093: a small tilt is caught at once.
+    assert np.all(near.returns > -0.15)
+    assert np.all(np.abs(near.final_angle) < 0.01)
+
+
+def test_beats_the_motor_off_and_ends_upright(solution):
+    starts = pendulum_optimal.starts_for_seeds(range(100))
+    episodes = pendulum_optimal.simulate(solution, *starts)
+    # Measured on env seeds 0..99: DP -111.1, motor off -1067.8.
+    assert -125.0 < episodes.returns.mean() < -100.0
+    assert episodes.returns.mean() > zero_torque_returns(*starts).mean() + 900.0
+    assert np.all(np.abs(wrap_angle(episodes.final_angle)) < 0.01)  # every one swung up and held
+    # The grid's own estimate of the return is close to what the episodes give (measured -113.2).
+    assert solution.value(200, *starts).mean() == pytest.approx(episodes.returns.mean(), abs=5.0)
+
+
+def test_returns_are_what_the_environment_gives(solution):
+    seeds = [3, 17, 2024, 1_000_105]
+    starts = pendulum_optimal.starts_for_seeds(seeds)
+    episodes = pendulum_optimal.simulate(solution, *starts)
+    env = pendulum_env.SwingUpPendulumVectorEnv(num_envs=len(seeds))
+    env.reset(seed=seeds)
+    returns = np.zeros(len(seeds))
+    for t in range(200):
+        _, reward, terminated, truncated, _ = env.step(episodes.actions[:, t : t + 1])
+        returns += reward
+    assert truncated.all() and not terminated.any()
+    np.testing.assert_allclose(returns, episodes.returns, rtol=0, atol=1e-9)
+    np.testing.assert_array_equal(pendulum_optimal.optimal_returns(solution, starts), episodes.returns)
+
+
+def test_starts_are_the_environments_own():
+    seeds = [0, 7, 123_456, 1_000_100]
+    angle, velocity = pendulum_optimal.starts_for_seeds(seeds)
+    for k, seed in enumerate(seeds):
+        env = pendulum_env.SwingUpPendulumEnv()
+        env.reset(seed=seed)
+        assert (angle[k], velocity[k]) == (env.angle, env.velocity)
+    # The physics' max_speed bounds the drawn velocity.
+    _, slow = pendulum_optimal.starts_for_seeds(range(50), PendulumConfig(max_speed=1.0))
+    assert np.abs(slow).max() <= 1.0
+
+
+def test_custom_physics_gets_its_own_optimum():
+    config = PendulumConfig(length=1.0, motor=4.0, timeout=5.0)
+    solution = pendulum_optimal.solve(config, angle_points=31, velocity_points=25, controls=3)
+    assert solution.values.shape == (101, 31, 25)  # 5 s / 0.05 s steps
+    assert pendulum_optimal.simulate(solution, [0.0], [0.0]).returns[0] == 0.0
+
+
+@pytest.mark.parametrize("grid, message", [((2, 49, 21), "angle_points=2"), ((61, 1, 21), "velocity_points=1"),
+                                           ((61, 49, 20), "controls=20"), ((61, 49, 1), "controls=1")])
+def test_refuses_grids_it_cannot_use(grid, message):
+    with pytest.raises(ValueError, match=message):
+        pendulum_optimal.solve(PendulumConfig(), *grid)
+
+
+def test_command_line_scores_common_starts_and_run_seeds(monkeypatch, capsys):
+    # A stand-in for ppo_continuous_beta, so the test needs no torch: each run
+    # seed's evaluation env seeds as the PPO script draws them.
+    stand_in = types.ModuleType("ppo_continuous_beta")
+    stand_in.evaluation_seeds = lambda seed, episodes: [1_000_000 + seed * episodes + i for i in range(episodes)]
+    monkeypatch.setitem(sys.modules, "ppo_continuous_beta", stand_in)
+    pendulum_optimal.main(["--grid", "61", "49", "--common", "20", "--run-seeds", "1", "2", "--episodes", "10"])
+    out = capsys.readouterr().out
+    assert "61 angles x 49 velocities, 21 controls, 200-step horizon" in out
+    assert "solved in" in out
+    assert "common starts (env seeds 0..19):" in out and "over 20 episodes" in out
+    assert "run seed 1's evaluation starts:" in out and "run seed 2's evaluation starts:" in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--env-kwargs", "lenght=1.0"], "unknown key 'lenght'"),
+    (["--env-kwargs", "length"], "write KEY=VALUE"),
+    (["--env-kwargs", "length=long"], "is not a Python literal"),
+    (["--env-kwargs", "length=-1.0"], "length=-1.0 is invalid"),
+    (["--controls", "4"], "controls=4"),
+])
+def test_bad_input_is_one_line_and_exit_2(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        pendulum_optimal.main(["--grid", "31", "25", "--common", "5", *argv])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_runs_as_a_script_without_torch():
+    # From the repository root, as the README tells users to run it.
+    result = subprocess.run(
+        [sys.executable, SCRIPT, "--grid", "31", "25", "--controls", "3", "--common", "5",
+         "--env-kwargs", "length=1.0", "motor=4.0"],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "length=1.0" in result.stdout and "motor=4.0" in result.stdout
+    assert "common starts (env seeds 0..4):" in result.stdout
+    imports = subprocess.run(
+        [sys.executable, "-c", "import sys; from benchmarks import pendulum_optimal; print('torch' in sys.modules)"],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
+    )
+    assert imports.stdout.strip() == "False", imports.stderr
