@@ -302,6 +302,7 @@ class SwingUpPendulumEnv(gym.Env):
     def __init__(self, render_mode: str | None = None, **config):
         self.config = PendulumConfig(**config)
         _check_render_mode(render_mode, self.metadata)
+        self.metadata = {**self.metadata, "render_fps": 1.0 / self.config.dt}  # videos and the window in real time
         self.render_mode = render_mode
         self.observation_space = make_observation_space()
         self.action_space = make_action_space()
@@ -378,7 +379,7 @@ class SwingUpPendulumVectorEnv(VectorEnv):
         _check_render_mode(render_mode, self.metadata)
         self.num_envs = int(num_envs)
         self.render_mode = render_mode
-        self.metadata = {**self.metadata, "autoreset_mode": self.autoreset_mode}
+        self.metadata = {**self.metadata, "autoreset_mode": self.autoreset_mode, "render_fps": 1.0 / self.config.dt}
         self.single_observation_space = make_observation_space()
         self.single_action_space = make_action_space()
         self.observation_space = gym.vector.utils.batch_space(self.single_observation_space, self.num_envs)
@@ -392,20 +393,32 @@ class SwingUpPendulumVectorEnv(VectorEnv):
         self._ended = np.zeros(self.num_envs, dtype=bool)  # next-step mode: reset at the next step
 
     def reset(self, *, seed: int | list[int | None] | None = None, options: dict | None = None):
-        """Reset every pendulum; an int seed gives pendulum i the seed seed + i, as SyncVectorEnv does."""
+        """Reset every pendulum, or with `options={"reset_mask": mask}` (Gymnasium's vector API) only those
+        where `mask` is True, the others going on as they were. An int seed gives pendulum i the seed seed + i,
+        as SyncVectorEnv does."""
+        options = dict(options or {})
+        mask = options.pop("reset_mask", None)
+        if mask is None:
+            mask = np.ones(self.num_envs, dtype=bool)
+        elif not (isinstance(mask, np.ndarray) and mask.dtype == np.bool_ and mask.shape == (self.num_envs,)
+                  and mask.any()):
+            raise ValueError(f"options['reset_mask'] must be a numpy bool array of shape ({self.num_envs},) with "
+                             f"at least one True, got {mask!r}")
         if seed is None or isinstance(seed, (int, np.integer)):
             seeds = [None if seed is None else int(seed) + i for i in range(self.num_envs)]
         else:
             seeds = list(seed)
             if len(seeds) != self.num_envs:
                 raise ValueError(f"got {len(seeds)} seeds for num_envs={self.num_envs}: pass one seed per env")
-        for i, env_seed in enumerate(seeds):
-            if env_seed is not None or self._generators[i] is None:
-                self._generators[i], _ = seeding.np_random(env_seed)
-        self.angle, self.velocity = starting_states(self._generators, self.config, options)
-        self.control = np.zeros(self.num_envs)
-        self.elapsed_steps[:] = 0
-        self._ended[:] = False
+        chosen = np.flatnonzero(mask)
+        for i in chosen:
+            if seeds[i] is not None or self._generators[i] is None:
+                self._generators[i], _ = seeding.np_random(seeds[i])
+        generators = [self._generators[i] for i in chosen]
+        self.angle[chosen], self.velocity[chosen] = starting_states(generators, self.config, options)
+        self.control[chosen] = 0.0
+        self.elapsed_steps[chosen] = 0
+        self._ended[chosen] = False
         return observe(self.angle, self.velocity, self.config), {}
 
     def step(self, actions):
@@ -503,16 +516,17 @@ def mouse_control(mouse_x: float, width: int = WINDOW_WIDTH) -> float:
     return float(np.clip(1.0 - mouse_x / (width / 2), -1.0, 1.0))
 
 
-def play(policy=None, steps: int | None = None) -> np.ndarray:
+def play(policy=None, steps: int | None = None, **config) -> np.ndarray:
     """Open a window and let a person drive the motor with the mouse's horizontal position.
 
     With `policy`, a function from an observation to an action in [0, 1], the
-    policy drives while the left mouse button is held. The pendulum starts hanging down at rest and runs until the window
-    closes (or for `steps` frames); the episode time limit is ignored. Returns
-    the last observation.
+    policy drives while the left mouse button is held. Keyword arguments are the
+    pendulum's physics (`PendulumConfig`). The pendulum starts hanging down at rest
+    and runs until the window closes (or for `steps` frames); the episode time
+    limit is ignored. Returns the last observation.
     """
     pygame = _import_pygame()
-    env = SwingUpPendulumEnv(render_mode="human")
+    env = SwingUpPendulumEnv(render_mode="human", **config)
     observation, _ = env.reset(options={"angle": math.pi, "velocity": 0.0})
     frame = 0
     try:

@@ -1,27 +1,26 @@
-"""Proximal Policy Optimization with a Beta policy for bounded continuous actions, in one file.
+"""PPO with a Beta policy for bounded continuous actions, in one file: `python ppo_continuous_beta.py`.
 
-    python ppo_continuous_beta.py                # the swing-up pendulum of pendulum_env.py
+A Gaussian policy puts probability on actions outside the bounds, which the environment then clips; a Beta
+distribution lives on [0, 1] and is mapped onto each action dimension's [low, high], so every sampled action is
+legal and its log-probability is that of the action the environment acts on. The default environment is the
+swing-up pendulum of pendulum_env.py.
 
-A Gaussian policy puts probability on actions outside the bounds, which the environment then clips;
-a Beta distribution lives on [0, 1] and is mapped affinely onto each action dimension's [low, high],
-so every sampled action is a legal one and its log-probability is the one the environment acts on.
+Read it top to bottom, in the order PPO runs: `Args` (every setting; `--help` prints them), `make_env`
+(vectorized environments with same-step autoreset), `Agent` (critic and Beta actor), the algorithm's pure
+functions (`compute_gae`, the clipped losses, `ppo_loss`), then `train`: set-up, rollout with truncation
+bootstrapping, GAE, the update epochs, logging. PPO ends at the banner "Below: what keeps a run safe and usable";
+after it come the checks, the interrupt guard, checkpoints, evaluation, the progress line, the policy picture and
+the summary.
 
-Read it top to bottom, in the order PPO runs: `Args` (every setting; `--help`
-prints them), `make_env` (vectorized environments with same-step autoreset),
-`Agent` (critic and Beta actor), the algorithm's pure functions (`compute_gae`,
-the clipped losses, `ppo_loss`), then `train`: set-up, rollout with truncation
-bootstrapping, GAE, the update epochs, logging. PPO ends at the banner line
-"Below: what keeps a run safe and usable"; after it come argument and
-environment checks, the interrupt guard, checkpoints, evaluation, the progress
-line, the policy picture and the summary.
-
-Papers: PPO, Schulman et al. 2017, arXiv:1707.06347; GAE, Schulman et al. 2016, arXiv:1506.02438;
-the Beta policy, Chou et al. 2017 (ICML, "Improving Stochastic Policy Gradients ... Beta Distribution").
+Papers: PPO, Schulman et al. 2017, arXiv:1707.06347; GAE, Schulman et al. 2016, arXiv:1506.02438; the Beta
+policy, Chou et al. 2017, ICML.
 """
 
+import ast
 import difflib
 import functools
 import json
+import multiprocessing
 import os
 import random
 import shutil
@@ -78,6 +77,8 @@ class Args:
     """path of a checkpoint to continue training from (same run directory)"""
 
     # Algorithm
+    env_kwargs: tuple[str, ...] = ()
+    """constructor keywords of the environment as KEY=VALUE, values read as Python literals (e.g. length=1.0)"""
     env_id: str = "SwingUpPendulum-v0"
     """id of the Gymnasium environment"""
     total_timesteps: int = 2_000_000
@@ -120,6 +121,8 @@ class Args:
     """width of the two hidden layers of the actor and of the critic"""
     activation: Literal["tanh", "relu"] = "tanh"
     """nonlinearity of those hidden layers"""
+    deterministic_action: Literal["mode", "mean"] = "mode"
+    """action of evaluation, play and the policy picture: the Beta's most likely value, or its mean"""
     norm_obs: bool = False
     """if toggled, normalize observations by running mean and std (frozen for evaluation)"""
     norm_reward: bool = True
@@ -135,19 +138,20 @@ class Args:
 
 
 # Environments
-def make_env(env_id: str, num_envs: int, mode: str, video_folder: str | None = None) -> gym.vector.VectorEnv:
-    """`num_envs` copies of `env_id` stepped together ("sync", "async" or the env's own "vector_entry_point").
+def make_env(env_id: str, num_envs: int, mode: str, env_kwargs=(), video_folder=None) -> gym.vector.VectorEnv:
+    """`num_envs` copies of `env_id` stepped together (mode: "auto", "sync", "async", or "vector_entry_point",
+    the env's own vectorized version, which "auto" takes when it has same-step autoreset).
 
     Same-step autoreset: the step that ends an episode returns the next episode's first observation and
     keeps the true last one in `infos["final_obs"]`, so a truncated episode can be bootstrapped from it.
     """
-    same_step = gym.vector.AutoresetMode.SAME_STEP
+    same_step, mode = gym.vector.AutoresetMode.SAME_STEP, vectorization_mode(env_id, mode, env_kwargs)
     if mode == "vector_entry_point":
-        envs = gym.make_vec(env_id, num_envs, vectorization_mode=mode, autoreset_mode=same_step)
+        envs = gym.make_vec(env_id, num_envs, mode, autoreset_mode=same_step, **keywords(env_kwargs))
     else:
         vector_class = gym.vector.SyncVectorEnv if mode == "sync" else gym.vector.AsyncVectorEnv
-        envs = vector_class([functools.partial(make_one_env, env_id, video_folder=video_folder if i == 0 else None)
-                             for i in range(num_envs)], autoreset_mode=same_step)
+        envs = vector_class([functools.partial(make_one_env, env_id, env_kwargs, video_folder=video_folder if i == 0
+                                               else None) for i in range(num_envs)], autoreset_mode=same_step)
     return gym.wrappers.vector.RecordEpisodeStatistics(envs)
 
 
@@ -159,16 +163,15 @@ def layer_init(layer: nn.Linear, std: float = np.sqrt(2), bias_const: float = 0.
 
 
 class Agent(nn.Module):
-    """Separate critic and Beta actor MLPs: 2 hidden layers of `hidden` units (64 by default), tanh or ReLU.
-
-    The actor has two linear heads per action dimension; alpha = 1 + softplus(a)
-    and beta = 1 + softplus(b) keep both above 1, so the density is unimodal.
-    """
+    """Separate critic and Beta actor MLPs (2 hidden layers of `hidden` units, tanh or ReLU). Two linear heads per
+    action dimension give alpha = 1 + softplus(a), beta = 1 + softplus(b): both above 1, the density unimodal."""
 
     sample_eps = 1e-6  # samples stay in [eps, 1 - eps], where log-probabilities are finite
 
-    def __init__(self, obs_dim: int, action_dim: int, hidden: int = 64, activation: str = "tanh"):
+    def __init__(self, obs_dim: int, action_dim: int, hidden: int = 64, activation: str = "tanh",
+                 deterministic_action: str = "mode"):
         super().__init__()
+        self.deterministic_action = deterministic_action
         Activation = nn.ReLU if activation == "relu" else nn.Tanh
         self.critic = nn.Sequential(
             layer_init(nn.Linear(obs_dim, hidden)), Activation(),
@@ -201,9 +204,12 @@ class Agent(nn.Module):
         return action, log_prob, distribution.entropy().sum(-1), self.get_value(obs)
 
     def act_deterministic(self, obs: torch.Tensor) -> torch.Tensor:
-        """The mean of the Beta distribution, alpha / (alpha + beta), in [0, 1]^d."""
+        """The mode (alpha - 1) / (alpha + beta - 2), the most likely u as argmax is for a categorical policy;
+        with deterministic_action="mean", the mean alpha / (alpha + beta), which stays short of the bounds."""
         alpha, beta = self.get_alpha_beta(obs)
-        return alpha / (alpha + beta)
+        if self.deterministic_action == "mean":
+            return alpha / (alpha + beta)
+        return torch.where(alpha + beta > 2, (alpha - 1) / (alpha + beta - 2), 0.5)  # alpha = beta = 1: flat
 
 
 def to_env_action(u: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
@@ -220,7 +226,7 @@ def compute_gae(rewards, values, dones, last_value, gamma: float, gae_lambda: fl
     `dones[t]` marks that the episode ended with step t (truncation already
     bootstrapped into `rewards[t]`). Works on torch tensors and numpy arrays.
     """
-    advantages = rewards * 0.0  # same type, shape and device as the input, floating point
+    advantages, dones = rewards * 0.0, dones * 1.0  # floating point, whatever the input's type, shape and device
     next_value, next_advantage = last_value, 0.0
     for t in reversed(range(len(rewards))):
         not_done = 1.0 - dones[t]
@@ -277,13 +283,12 @@ def train(args: Args) -> dict:
     # Set-up: environments, agent, optimizer, logger
     run_name = checkpoint["run_name"] if checkpoint else new_run_name(args)
     run_dir = f"runs/{run_name}"
-    envs = make_env(args.env_id, args.num_envs, vectorization_mode(args.env_id, args.vectorization_mode))
+    envs = make_env(args.env_id, args.num_envs, args.vectorization_mode, args.env_kwargs)
     obs_dim, action_dim = envs.single_observation_space.shape[0], envs.single_action_space.shape[0]
     action_low, action_high = envs.single_action_space.low, envs.single_action_space.high
-    pendulum = pendulum_picture_axes(args.env_id)  # a pendulum's policy gets a picture; None for other envs
     envs = gym.wrappers.vector.NormalizeReward(envs, gamma=args.gamma) if args.norm_reward else envs
     obs_rms = RunningMeanStd(shape=(obs_dim,)) if args.norm_obs else None  # saved with the agent, frozen to evaluate
-    agent = Agent(obs_dim, action_dim, args.hidden_size, args.activation).to(device)
+    agent = Agent(obs_dim, action_dim, args.hidden_size, args.activation, args.deterministic_action).to(device)
     # fused: one kernel updates every parameter, ~15% faster per step than the default for-loop
     optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5, fused=True)
     policy = deterministic_policy(agent, device, obs_rms, action_low, action_high)  # for evaluation and pictures
@@ -384,8 +389,8 @@ def train(args: Args) -> dict:
             writer.add_scalar("losses/clipfrac", torch.stack(clipfracs).mean().item(), global_step)
             writer.add_scalar("losses/explained_variance", explained_variance(b_values, b_returns), global_step)
             writer.add_scalar("charts/SPS", sps, global_step)
-            if pendulum and args.heatmap_every and iteration % args.heatmap_every == 0:
-                log_policy_picture(writer, run_dir, policy, pendulum, global_step)
+            if args.heatmap_every and iteration % args.heatmap_every == 0:
+                log_policy_picture(writer, run_dir, policy, args, global_step)
             guard.show_progress(global_step, sps, final=iteration == args.num_iterations)
 
             if guard.stop_signal or args.checkpoint_every and iteration % args.checkpoint_every == 0:
@@ -394,10 +399,8 @@ def train(args: Args) -> dict:
     train_time = time.time() - start_time
 
     # Evaluation of the deterministic policy on fresh environments, then saving
-    if pendulum:
-        log_policy_picture(writer, run_dir, policy, pendulum, global_step)
-    eval_returns = evaluate(policy, args.env_id, args.eval_episodes, args.seed,
-                            f"videos/{run_name}" if args.capture_video else None)
+    log_policy_picture(writer, run_dir, policy, args, global_step)  # pendulums only
+    eval_returns = evaluate(policy, args, f"videos/{run_name}" if args.capture_video else None)
     writer.add_scalar("eval/mean_return", eval_returns.mean(), global_step)
     writer.add_scalar("eval/std_return", eval_returns.std(), global_step)
     if args.save_model:
@@ -426,7 +429,7 @@ def start_run(args: Args) -> tuple[Args, dict | None, torch.device]:
         if "optimizer" not in checkpoint:
             fail(f"{args.resume} is a saved agent, not a checkpoint; resume from runs/{{run_name}}/checkpoint.pt")
         args = args_from_saved(checkpoint["args"], resume=args.resume)  # a resumed run keeps its settings
-    check_env(args.env_id)
+    check_env(args.env_id, args.env_kwargs)
     random.seed(args.seed)
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
@@ -490,7 +493,7 @@ def check_args(args: Args):
             fail(f"--{name.replace('_', '-')} {path}: no such file; give the path of a .pt file saved by this script")
 
 
-def check_env(env_id: str):
+def check_env(env_id: str, env_kwargs=()):
     """Refuse an unknown id, a missing optional dependency, and spaces this script cannot handle."""
     if env_id == "SwingUpPendulum-v0" and pendulum_env is None:
         fail("SwingUpPendulum-v0 is defined in pendulum_env.py; put pendulum_env.py beside ppo_continuous_beta.py")
@@ -499,13 +502,18 @@ def check_env(env_id: str):
         fail(f"unknown environment id {env_id!r}" + (f"; did you mean {', '.join(close)}?" if close else
                                                        "; see gymnasium.pprint_registry() for the ids"))
     try:
-        env = make_one_env(env_id)
+        env = make_one_env(env_id, env_kwargs)
     except gym.error.DependencyNotInstalled as error:
         hint = 'pip install "gymnasium[box2d]"' if "box2d" in str(error).lower() else \
             'pip install "gymnasium[mujoco]"' if "mujoco" in str(error).lower() else "install what it names"
         fail(f"{env_id} needs a package that is not installed ({str(error).splitlines()[0]}); run: {hint}")
-    except ValueError as error:  # FlattenObservation cannot flatten it
-        fail(f"the observation space of {env_id} cannot be flattened to a vector ({error}); this script needs a flat Box")
+    except (TypeError, ValueError) as error:
+        reason = str(error).split(" was raised from")[0].splitlines()[0]
+        if env_kwargs:  # an unknown keyword (TypeError) or a value the environment rejects
+            fail(f"--env-kwargs {' '.join(env_kwargs)}: {env_id} refused them ({reason})")
+        if isinstance(error, TypeError):
+            raise
+        fail(f"the observation space of {env_id} cannot be flattened to a vector ({reason}); this script needs a flat Box")
     env.close()
     action_space, observation_space = env.action_space, env.observation_space
     if isinstance(action_space, (gym.spaces.Discrete, gym.spaces.MultiDiscrete, gym.spaces.MultiBinary)):
@@ -522,10 +530,13 @@ def check_env(env_id: str):
              "this script's MLP needs a flat Box (use a CNN-based PPO for pixels)")
 
 
-def make_one_env(env_id: str, render_mode: str | None = None, video_folder: str | None = None) -> gym.Env:
+def make_one_env(env_id: str, env_kwargs=(), render_mode: str | None = None, video_folder=None) -> gym.Env:
     """One environment; observations that are not a Box (Discrete, Dict, ...) are flattened to a vector."""
+    if multiprocessing.parent_process() is not None:  # an async worker: Ctrl-C is for the main process to handle
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     render_mode = "rgb_array" if video_folder else render_mode
-    env = gym.make(env_id, **({"render_mode": render_mode} if render_mode else {}))  # some envs take no render_mode
+    render = {"render_mode": render_mode} if render_mode else {}  # some envs take no render_mode keyword
+    env = gym.make(env_id, **render, **keywords(env_kwargs))
     if video_folder:
         env = gym.wrappers.RecordVideo(env, video_folder, episode_trigger=lambda episode: episode == 0,
                                        disable_logger=True)
@@ -534,14 +545,14 @@ def make_one_env(env_id: str, render_mode: str | None = None, video_folder: str 
     return env
 
 
-def vectorization_mode(env_id: str, mode: str) -> str:
+def vectorization_mode(env_id: str, mode: str, env_kwargs=()) -> str:
     """Resolve `auto`: the env's own vector implementation when it steps with same-step autoreset, else sync."""
     if mode not in ("auto", "vector_entry_point"):
         return mode
     same_step, native = gym.vector.AutoresetMode.SAME_STEP, None
     if gym.spec(env_id).vector_entry_point is not None:
         try:
-            native = gym.make_vec(env_id, 1, vectorization_mode="vector_entry_point", autoreset_mode=same_step)
+            native = gym.make_vec(env_id, 1, "vector_entry_point", autoreset_mode=same_step, **keywords(env_kwargs))
         except TypeError:  # its constructor takes no autoreset mode
             pass
     if native is not None:
@@ -555,14 +566,34 @@ def vectorization_mode(env_id: str, mode: str) -> str:
          "use --vectorization-mode sync (or auto)")
 
 
-def training_seeds(args: Args, start_iteration: int) -> int:
-    """Seed of the training environments' first reset; a resumed run meets new episodes."""
-    return args.seed + (start_iteration - 1) * args.num_envs
+def training_seeds(args: Args, start_iteration: int) -> list[int]:
+    """One seed per training environment, from numpy's SeedSequence keyed by run seed and start iteration.
+
+    No two run seeds share a random stream (as they would with seeds s + i), and a resumed run meets new
+    episodes; 64-bit seeds make a repeat between any two runs' or evaluation's seeds a 1-in-10^17 event.
+    """
+    sequence = np.random.SeedSequence(args.seed, spawn_key=(0, start_iteration))
+    return sequence.generate_state(args.num_envs, np.uint64).tolist()
 
 
 def evaluation_seeds(seed: int, episodes: int) -> list[int]:
-    """Episode i of run seed s starts from seed 1_000_000 + s * episodes + i: apart from training's, and per run."""
-    return [1_000_000 + seed * episodes + i for i in range(episodes)]
+    """One seed per evaluation episode of run seed `seed`: a stream of its own, apart from every training one."""
+    return np.random.SeedSequence(seed, spawn_key=(1,)).generate_state(episodes, np.uint64).tolist()
+
+
+def keywords(env_kwargs) -> dict:
+    """--env-kwargs length=1.0 motor=4.0 as {"length": 1.0, "motor": 4.0}; a value that is no Python literal
+    stays a string."""
+    parsed = {}
+    for item in env_kwargs:
+        key, equals, value = item.partition("=")
+        if not equals or not key.isidentifier():
+            fail(f"--env-kwargs {item}: write KEY=VALUE, for example length=1.0")
+        try:
+            parsed[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            parsed[key] = value
+    return parsed
 
 
 def new_run_name(args: Args) -> str:
@@ -639,7 +670,9 @@ class RunGuard:
     def __exit__(self, kind, error, traceback):
         for s, handler in self.previous_handlers.items():
             signal.signal(s, handler)
-        self.envs.close()
+        # after an interrupt or an error, async workers are stopped rather than asked, which could wait or fail
+        stop_workers = kind is not None and isinstance(self.envs.unwrapped, gym.vector.AsyncVectorEnv)
+        self.envs.close(**({"terminate": True} if stop_workers else {}))
         if sys.stdout.isatty():
             print()
         if kind is not None:
@@ -672,10 +705,11 @@ def set_running_stats(rms: RunningMeanStd, stats: dict):
 
 
 def save_checkpoint(saved: dict, optimizer: torch.optim.Optimizer, global_step: int, iteration: int) -> str:
-    """A resumable checkpoint: the saved agent plus the optimizer, the step count and the RNG."""
+    """A resumable checkpoint: the saved agent plus the optimizer, the step count and the CPU and CUDA RNGs."""
     path = f"runs/{saved['run_name']}/checkpoint.pt"
-    save_atomically(saved | {"optimizer": optimizer.state_dict(), "global_step": global_step,
-                             "iteration": iteration, "torch_rng": torch.get_rng_state()}, path)
+    cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+    save_atomically(saved | {"optimizer": optimizer.state_dict(), "global_step": global_step, "iteration": iteration,
+                             "torch_rng": torch.get_rng_state(), "cuda_rng": cuda_rng}, path)
     return path
 
 
@@ -686,6 +720,8 @@ def restore(checkpoint: dict, agent: Agent, optimizer: torch.optim.Optimizer, en
     agent.load_state_dict(checkpoint["agent"])
     optimizer.load_state_dict(checkpoint["optimizer"])
     torch.set_rng_state(checkpoint["torch_rng"])
+    if checkpoint.get("cuda_rng") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(checkpoint["cuda_rng"])
     if obs_rms is not None:
         set_running_stats(obs_rms, checkpoint["obs_stats"])
     if hasattr(envs, "return_rms"):
@@ -721,7 +757,7 @@ def load_checkpoint(path: str, env_id: str | None = None) -> dict:
 def load_agent(saved: dict, path: str, device: torch.device) -> Agent:
     """The network of a saved agent, with the width and activation it was trained with."""
     agent = Agent(saved["obs_dim"], saved["action_dim"], saved["args"]["hidden_size"],
-                  saved["args"].get("activation", "tanh")).to(device)
+                  saved["args"].get("activation", "tanh"), saved["args"].get("deterministic_action", "mean")).to(device)
     try:
         agent.load_state_dict(saved["agent"])
     except RuntimeError:
@@ -766,10 +802,11 @@ def normalize_obs(obs: np.ndarray, obs_rms: RunningMeanStd | None, update: bool 
     return (obs - obs_rms.mean) / np.sqrt(obs_rms.var + 1e-8)
 
 
-def evaluate(policy, env_id: str, episodes: int, seed: int, video_folder: str | None = None) -> np.ndarray:
-    """Returns of `episodes` fresh episodes of `policy`, one per environment, all run together."""
-    envs = make_env(env_id, episodes, "sync" if video_folder else vectorization_mode(env_id, "auto"), video_folder)
-    obs, _ = envs.reset(seed=evaluation_seeds(seed, episodes))
+def evaluate(policy, args: Args, video_folder: str | None = None) -> np.ndarray:
+    """Returns of --eval-episodes fresh episodes of `policy`, one per environment, all run together."""
+    episodes = args.eval_episodes
+    envs = make_env(args.env_id, episodes, "sync" if video_folder else "auto", args.env_kwargs, video_folder)
+    obs, _ = envs.reset(seed=evaluation_seeds(args.seed, episodes))
     returns = np.zeros(episodes)
     running = np.ones(episodes, dtype=bool)
     while running.any():
@@ -784,28 +821,28 @@ def evaluate_saved_agent(args: Args, device: torch.device) -> dict:
     """--eval-model: load a saved agent and evaluate its deterministic policy (or, with --play, show it)."""
     saved = load_checkpoint(args.eval_model, args.env_id)
     policy = saved_policy(saved, args.eval_model, device)
+    args.env_kwargs = args.env_kwargs or tuple(saved["args"].get("env_kwargs", ()))  # the agent's own env, unless given
     if args.play:
-        return {"eval_returns": play(policy, args.env_id, args.eval_episodes, args.seed), "run_dir": None}
+        return {"eval_returns": play(policy, args), "run_dir": None}
     run_name = f"{args.env_id}__{args.exp_name}__eval__{args.seed}__{int(time.time())}"
-    returns = evaluate(policy, args.env_id, args.eval_episodes, args.seed,
-                       f"videos/{run_name}" if args.capture_video else None)
+    returns = evaluate(policy, args, f"videos/{run_name}" if args.capture_video else None)
     print(f"evaluation over {len(returns)} episodes: {returns.mean():.2f} +- {returns.std():.2f}")
     return {"eval_returns": returns, "run_dir": None}
 
 
-def play(policy, env_id: str, episodes: int, seed: int) -> np.ndarray:
-    """Show `episodes` episodes of `policy` in a window, from evaluation's starts, and print each return.
+def play(policy, args: Args) -> np.ndarray:
+    """Show --eval-episodes episodes of `policy` in a window, from evaluation's starts, and print each return.
 
     The swing-up pendulum opens its own window instead, where the mouse drives the motor
     and the agent takes over while the left button is held, until the window is closed.
     """
-    if env_id == "SwingUpPendulum-v0":
-        pendulum_env.play(lambda obs: policy(obs[None])[0])
+    if args.env_id == "SwingUpPendulum-v0":
+        pendulum_env.play(lambda obs: policy(obs[None])[0], **keywords(args.env_kwargs))
         return np.zeros(0)
-    env = make_one_env(env_id, render_mode="human")
-    returns = np.zeros(episodes)
+    env = make_one_env(args.env_id, args.env_kwargs, render_mode="human")
+    returns = np.zeros(args.eval_episodes)
     try:
-        for episode, episode_seed in enumerate(evaluation_seeds(seed, episodes)):
+        for episode, episode_seed in enumerate(evaluation_seeds(args.seed, args.eval_episodes)):
             obs, _ = env.reset(seed=episode_seed)
             done = False
             while not done:
@@ -819,10 +856,11 @@ def play(policy, env_id: str, episodes: int, seed: int) -> np.ndarray:
 
 
 # The policy picture of a pendulum: the deterministic action over angle and angular velocity
-def pendulum_picture_axes(env_id: str) -> dict | None:
+@functools.cache
+def pendulum_picture_axes(env_id: str, env_kwargs=()) -> dict | None:
     """For observations (cos angle, sin angle, velocity) and one action dimension: the velocity range and its
     rad/s per observation unit; None for any other environment."""
-    env = make_one_env(env_id)
+    env = make_one_env(env_id, env_kwargs)
     space, actions = env.observation_space, env.action_space
     env.close()
     if not (space.shape == (3,) and actions.shape == (1,) and np.allclose(space.low[:2], -1)
@@ -866,8 +904,11 @@ def policy_figure(policy, axes: dict):
     return figure
 
 
-def log_policy_picture(writer: SummaryWriter, run_dir: str, policy, axes: dict, global_step: int):
-    """Draw the policy picture into TensorBoard (charts/policy) and run_dir/policy.png."""
+def log_policy_picture(writer: SummaryWriter, run_dir: str, policy, args: Args, global_step: int):
+    """For a pendulum, draw the policy picture into TensorBoard (charts/policy) and run_dir/policy.png."""
+    axes = pendulum_picture_axes(args.env_id, args.env_kwargs)
+    if axes is None:
+        return
     figure = policy_figure(policy, axes)
     figure.savefig(f"{run_dir}/policy.png")
     writer.add_figure("charts/policy", figure, global_step)

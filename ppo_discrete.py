@@ -1,22 +1,19 @@
-"""Proximal Policy Optimization for discrete actions, in one file.
+"""Proximal Policy Optimization for discrete actions, in one file: `python ppo_discrete.py --env-id CartPole-v1`.
 
-    python ppo_discrete.py --env-id CartPole-v1
-
-Read it top to bottom, in the order PPO runs: `Args` (every setting; `--help`
-prints them), `make_env` (vectorized environments with same-step autoreset),
-`Agent` (actor and critic), the algorithm's pure functions (`compute_gae`, the
-clipped losses, `ppo_loss`), then `train`: set-up, rollout with truncation
-bootstrapping, GAE, the update epochs, logging. PPO ends at the banner line
-"Below: what keeps a run safe and usable"; after it come argument and
-environment checks, the interrupt guard, checkpoints, evaluation, the progress
-line and the summary.
+Read it top to bottom, in the order PPO runs: `Args` (every setting; `--help` prints them), `make_env`
+(vectorized environments with same-step autoreset), `Agent` (actor and critic), the algorithm's pure functions
+(`compute_gae`, the clipped losses, `ppo_loss`), then `train`: set-up, rollout with truncation bootstrapping, GAE,
+the update epochs, logging. PPO ends at the banner "Below: what keeps a run safe and usable"; after it come the
+checks, the interrupt guard, checkpoints, evaluation, the progress line and the summary.
 
 Papers: PPO, Schulman et al. 2017, arXiv:1707.06347; GAE, Schulman et al. 2016, arXiv:1506.02438.
 """
 
+import ast
 import difflib
 import functools
 import json
+import multiprocessing
 import os
 import random
 import shutil
@@ -63,6 +60,8 @@ class Args:
     """path of a checkpoint to continue training from (same run directory)"""
 
     # Algorithm
+    env_kwargs: tuple[str, ...] = ()
+    """constructor keywords of the environment as KEY=VALUE, values read as Python literals (e.g. length=1.0)"""
     env_id: str = "CartPole-v1"
     """id of the Gymnasium environment"""
     total_timesteps: int = 100_000
@@ -116,19 +115,20 @@ class Args:
 
 
 # Environments
-def make_env(env_id: str, num_envs: int, mode: str, video_folder: str | None = None) -> gym.vector.VectorEnv:
-    """`num_envs` copies of `env_id` stepped together ("sync", "async" or the env's own "vector_entry_point").
+def make_env(env_id: str, num_envs: int, mode: str, env_kwargs=(), video_folder=None) -> gym.vector.VectorEnv:
+    """`num_envs` copies of `env_id` stepped together (mode: "auto", "sync", "async", or "vector_entry_point",
+    the env's own vectorized version, which "auto" takes when it has same-step autoreset).
 
     Same-step autoreset: the step that ends an episode returns the next episode's first observation and
     keeps the true last one in `infos["final_obs"]`, so a truncated episode can be bootstrapped from it.
     """
-    same_step = gym.vector.AutoresetMode.SAME_STEP
+    same_step, mode = gym.vector.AutoresetMode.SAME_STEP, vectorization_mode(env_id, mode, env_kwargs)
     if mode == "vector_entry_point":
-        envs = gym.make_vec(env_id, num_envs, vectorization_mode=mode, autoreset_mode=same_step)
+        envs = gym.make_vec(env_id, num_envs, mode, autoreset_mode=same_step, **keywords(env_kwargs))
     else:
         vector_class = gym.vector.SyncVectorEnv if mode == "sync" else gym.vector.AsyncVectorEnv
-        envs = vector_class([functools.partial(make_one_env, env_id, video_folder=video_folder if i == 0 else None)
-                             for i in range(num_envs)], autoreset_mode=same_step)
+        envs = vector_class([functools.partial(make_one_env, env_id, env_kwargs, video_folder=video_folder if i == 0
+                                               else None) for i in range(num_envs)], autoreset_mode=same_step)
     return gym.wrappers.vector.RecordEpisodeStatistics(envs)
 
 
@@ -186,7 +186,7 @@ def compute_gae(rewards, values, dones, last_value, gamma: float, gae_lambda: fl
     `dones[t]` marks that the episode ended with step t (truncation already
     bootstrapped into `rewards[t]`). Works on torch tensors and numpy arrays.
     """
-    advantages = rewards * 0.0  # same type, shape and device as the input, floating point
+    advantages, dones = rewards * 0.0, dones * 1.0  # floating point, whatever the input's type, shape and device
     next_value, next_advantage = last_value, 0.0
     for t in reversed(range(len(rewards))):
         not_done = 1.0 - dones[t]
@@ -243,8 +243,9 @@ def train(args: Args) -> dict:
     # Set-up: environments, agent, optimizer, logger
     run_name = checkpoint["run_name"] if checkpoint else new_run_name(args)
     run_dir = f"runs/{run_name}"
-    envs = make_env(args.env_id, args.num_envs, vectorization_mode(args.env_id, args.vectorization_mode))
+    envs = make_env(args.env_id, args.num_envs, args.vectorization_mode, args.env_kwargs)
     obs_dim, n_actions = envs.single_observation_space.shape[0], int(envs.single_action_space.n)
+    first_action = int(envs.single_action_space.start)  # Discrete(n, start=k) numbers its actions k..k+n-1
     agent = Agent(obs_dim, n_actions, args.hidden_size, args.activation).to(device)
     # fused: one kernel updates every parameter, ~15% faster per step than the default for-loop
     optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5, fused=True)
@@ -277,7 +278,7 @@ def train(args: Args) -> dict:
                 with torch.inference_mode():
                     action, logprob, _, value = agent.get_action_and_value(next_obs)
                 actions[step], logprobs[step], values[step] = action, logprob, value
-                env_obs, reward, terminations, truncations, infos = envs.step(action.cpu().numpy())
+                env_obs, reward, terminations, truncations, infos = envs.step(action.cpu().numpy() + first_action)
                 check_env_output(env_obs, reward, args.env_id, global_step)
 
                 rewards[step], dones[step] = reward, terminations | truncations
@@ -346,17 +347,17 @@ def train(args: Args) -> dict:
             guard.show_progress(global_step, sps, final=iteration == args.num_iterations)
 
             if guard.stop_signal or args.checkpoint_every and iteration % args.checkpoint_every == 0:
-                save_checkpoint(saved_agent(args, run_name, agent), optimizer, global_step, iteration)
+                save_checkpoint(saved_agent(args, run_name, agent, first_action), optimizer, global_step, iteration)
             guard.exit_if_stopped(global_step)
     train_time = time.time() - start_time
 
     # Evaluation of the deterministic policy on fresh environments, then saving
-    eval_returns = evaluate(deterministic_policy(agent, device), args.env_id, args.eval_episodes, args.seed,
-                            f"videos/{run_name}" if args.capture_video else None)
+    policy = deterministic_policy(agent, device, first_action)
+    eval_returns = evaluate(policy, args, f"videos/{run_name}" if args.capture_video else None)
     writer.add_scalar("eval/mean_return", eval_returns.mean(), global_step)
     writer.add_scalar("eval/std_return", eval_returns.std(), global_step)
     if args.save_model:
-        save_atomically(saved_agent(args, run_name, agent), f"{run_dir}/agent.pt")
+        save_atomically(saved_agent(args, run_name, agent, first_action), f"{run_dir}/agent.pt")
     finish_run(args, run_dir, writer, eval_returns, global_step, start_step, start_time, train_time)
     return {"eval_returns": eval_returns, "run_dir": run_dir, "global_step": global_step, "agent": agent}
 
@@ -381,7 +382,7 @@ def start_run(args: Args) -> tuple[Args, dict | None, torch.device]:
         if "optimizer" not in checkpoint:
             fail(f"{args.resume} is a saved agent, not a checkpoint; resume from runs/{{run_name}}/checkpoint.pt")
         args = args_from_saved(checkpoint["args"], resume=args.resume)  # a resumed run keeps its settings
-    check_env(args.env_id)
+    check_env(args.env_id, args.env_kwargs)
     random.seed(args.seed)
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
@@ -443,20 +444,25 @@ def check_args(args: Args):
             fail(f"--{name.replace('_', '-')} {path}: no such file; give the path of a .pt file saved by this script")
 
 
-def check_env(env_id: str):
+def check_env(env_id: str, env_kwargs=()):
     """Refuse an unknown id, a missing optional dependency, and spaces this script cannot handle."""
     if env_id not in gym.registry:
         close = difflib.get_close_matches(env_id, gym.registry.keys(), n=3)
         fail(f"unknown environment id {env_id!r}" + (f"; did you mean {', '.join(close)}?" if close else
                                                        "; see gymnasium.pprint_registry() for the ids"))
     try:
-        env = make_one_env(env_id)
+        env = make_one_env(env_id, env_kwargs)
     except gym.error.DependencyNotInstalled as error:
         hint = 'pip install "gymnasium[box2d]"' if "box2d" in str(error).lower() else \
             'pip install "gymnasium[mujoco]"' if "mujoco" in str(error).lower() else "install what it names"
         fail(f"{env_id} needs a package that is not installed ({str(error).splitlines()[0]}); run: {hint}")
-    except ValueError as error:  # FlattenObservation cannot flatten it
-        fail(f"the observation space of {env_id} cannot be flattened to a vector ({error}); this script needs a flat Box")
+    except (TypeError, ValueError) as error:
+        reason = str(error).split(" was raised from")[0].splitlines()[0]
+        if env_kwargs:  # an unknown keyword (TypeError) or a value the environment rejects
+            fail(f"--env-kwargs {' '.join(env_kwargs)}: {env_id} refused them ({reason})")
+        if isinstance(error, TypeError):
+            raise
+        fail(f"the observation space of {env_id} cannot be flattened to a vector ({reason}); this script needs a flat Box")
     env.close()
     action_space = env.action_space
     if isinstance(action_space, gym.spaces.Box):
@@ -467,10 +473,13 @@ def check_env(env_id: str):
         fail(f"the observation space {env.observation_space} cannot be flattened to a vector")
 
 
-def make_one_env(env_id: str, render_mode: str | None = None, video_folder: str | None = None) -> gym.Env:
+def make_one_env(env_id: str, env_kwargs=(), render_mode: str | None = None, video_folder=None) -> gym.Env:
     """One environment whose observations are a flat vector (Discrete ones become one-hot)."""
+    if multiprocessing.parent_process() is not None:  # an async worker: Ctrl-C is for the main process to handle
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     render_mode = "rgb_array" if video_folder else render_mode
-    env = gym.make(env_id, **({"render_mode": render_mode} if render_mode else {}))  # some envs take no render_mode
+    render = {"render_mode": render_mode} if render_mode else {}  # some envs take no render_mode keyword
+    env = gym.make(env_id, **render, **keywords(env_kwargs))
     if video_folder:
         env = gym.wrappers.RecordVideo(env, video_folder, episode_trigger=lambda episode: episode == 0,
                                        disable_logger=True)
@@ -479,14 +488,14 @@ def make_one_env(env_id: str, render_mode: str | None = None, video_folder: str 
     return env
 
 
-def vectorization_mode(env_id: str, mode: str) -> str:
+def vectorization_mode(env_id: str, mode: str, env_kwargs=()) -> str:
     """Resolve `auto`: the env's own vector implementation when it steps with same-step autoreset, else sync."""
     if mode not in ("auto", "vector_entry_point"):
         return mode
     same_step, native = gym.vector.AutoresetMode.SAME_STEP, None
     if gym.spec(env_id).vector_entry_point is not None:
         try:
-            native = gym.make_vec(env_id, 1, vectorization_mode="vector_entry_point", autoreset_mode=same_step)
+            native = gym.make_vec(env_id, 1, "vector_entry_point", autoreset_mode=same_step, **keywords(env_kwargs))
         except TypeError:  # its constructor takes no autoreset mode
             pass
     if native is not None:
@@ -500,14 +509,34 @@ def vectorization_mode(env_id: str, mode: str) -> str:
          "use --vectorization-mode sync (or auto)")
 
 
-def training_seeds(args: Args, start_iteration: int) -> int:
-    """Seed of the training environments' first reset; a resumed run meets new episodes."""
-    return args.seed + (start_iteration - 1) * args.num_envs
+def training_seeds(args: Args, start_iteration: int) -> list[int]:
+    """One seed per training environment, from numpy's SeedSequence keyed by run seed and start iteration.
+
+    No two run seeds share a random stream (as they would with seeds s + i), and a resumed run meets new
+    episodes; 64-bit seeds make a repeat between any two runs' or evaluation's seeds a 1-in-10^17 event.
+    """
+    sequence = np.random.SeedSequence(args.seed, spawn_key=(0, start_iteration))
+    return sequence.generate_state(args.num_envs, np.uint64).tolist()
 
 
 def evaluation_seeds(seed: int, episodes: int) -> list[int]:
-    """Episode i of run seed s starts from seed 1_000_000 + s * episodes + i: apart from training's, and per run."""
-    return [1_000_000 + seed * episodes + i for i in range(episodes)]
+    """One seed per evaluation episode of run seed `seed`: a stream of its own, apart from every training one."""
+    return np.random.SeedSequence(seed, spawn_key=(1,)).generate_state(episodes, np.uint64).tolist()
+
+
+def keywords(env_kwargs) -> dict:
+    """--env-kwargs length=1.0 motor=4.0 as {"length": 1.0, "motor": 4.0}; a value that is no Python literal
+    stays a string."""
+    parsed = {}
+    for item in env_kwargs:
+        key, equals, value = item.partition("=")
+        if not equals or not key.isidentifier():
+            fail(f"--env-kwargs {item}: write KEY=VALUE, for example length=1.0")
+        try:
+            parsed[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            parsed[key] = value
+    return parsed
 
 
 def new_run_name(args: Args) -> str:
@@ -584,7 +613,9 @@ class RunGuard:
     def __exit__(self, kind, error, traceback):
         for s, handler in self.previous_handlers.items():
             signal.signal(s, handler)
-        self.envs.close()
+        # after an interrupt or an error, async workers are stopped rather than asked, which could wait or fail
+        stop_workers = kind is not None and isinstance(self.envs.unwrapped, gym.vector.AsyncVectorEnv)
+        self.envs.close(**({"terminate": True} if stop_workers else {}))
         if sys.stdout.isatty():
             print()
         if kind is not None:
@@ -596,17 +627,18 @@ class RunGuard:
 
 
 # Saving and loading
-def saved_agent(args: Args, run_name: str, agent: Agent) -> dict:
+def saved_agent(args: Args, run_name: str, agent: Agent, first_action: int) -> dict:
     """What `--save-model` writes and a checkpoint starts from: settings and weights."""
     return {"script": SCRIPT, "args": asdict(args), "run_name": run_name, "obs_dim": agent.actor[0].in_features,
-            "n_actions": agent.actor[-1].out_features, "agent": agent.state_dict()}
+            "n_actions": agent.actor[-1].out_features, "first_action": first_action, "agent": agent.state_dict()}
 
 
 def save_checkpoint(saved: dict, optimizer: torch.optim.Optimizer, global_step: int, iteration: int) -> str:
-    """A resumable checkpoint: the saved agent plus the optimizer, the step count and the RNG."""
+    """A resumable checkpoint: the saved agent plus the optimizer, the step count and the CPU and CUDA RNGs."""
     path = f"runs/{saved['run_name']}/checkpoint.pt"
-    save_atomically(saved | {"optimizer": optimizer.state_dict(), "global_step": global_step,
-                             "iteration": iteration, "torch_rng": torch.get_rng_state()}, path)
+    cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+    save_atomically(saved | {"optimizer": optimizer.state_dict(), "global_step": global_step, "iteration": iteration,
+                             "torch_rng": torch.get_rng_state(), "cuda_rng": cuda_rng}, path)
     return path
 
 
@@ -615,6 +647,8 @@ def restore(checkpoint: dict, agent: Agent, optimizer: torch.optim.Optimizer) ->
     agent.load_state_dict(checkpoint["agent"])
     optimizer.load_state_dict(checkpoint["optimizer"])
     torch.set_rng_state(checkpoint["torch_rng"])
+    if checkpoint.get("cuda_rng") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(checkpoint["cuda_rng"])
     return checkpoint["global_step"], checkpoint["iteration"] + 1
 
 
@@ -656,23 +690,25 @@ def load_agent(saved: dict, path: str, device: torch.device) -> Agent:
 
 
 # Evaluation
-def deterministic_policy(agent: Agent, device: torch.device):
-    """The agent's most likely action as a function of a batch of numpy observations."""
+def deterministic_policy(agent: Agent, device: torch.device, first_action: int = 0):
+    """The agent's most likely action, as the env numbers it, as a function of a batch of numpy observations."""
     def policy(obs: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
-            return agent.act_deterministic(torch.as_tensor(obs, dtype=torch.float32, device=device)).cpu().numpy()
+            action = agent.act_deterministic(torch.as_tensor(obs, dtype=torch.float32, device=device))
+        return action.cpu().numpy() + first_action
     return policy
 
 
 def saved_policy(saved: dict, path: str, device: torch.device):
     """The deterministic policy of a saved agent."""
-    return deterministic_policy(load_agent(saved, path, device), device)
+    return deterministic_policy(load_agent(saved, path, device), device, saved.get("first_action", 0))
 
 
-def evaluate(policy, env_id: str, episodes: int, seed: int, video_folder: str | None = None) -> np.ndarray:
-    """Returns of `episodes` fresh episodes of `policy`, one per environment, all run together."""
-    envs = make_env(env_id, episodes, "sync" if video_folder else vectorization_mode(env_id, "auto"), video_folder)
-    obs, _ = envs.reset(seed=evaluation_seeds(seed, episodes))
+def evaluate(policy, args: Args, video_folder: str | None = None) -> np.ndarray:
+    """Returns of --eval-episodes fresh episodes of `policy`, one per environment, all run together."""
+    episodes = args.eval_episodes
+    envs = make_env(args.env_id, episodes, "sync" if video_folder else "auto", args.env_kwargs, video_folder)
+    obs, _ = envs.reset(seed=evaluation_seeds(args.seed, episodes))
     returns = np.zeros(episodes)
     running = np.ones(episodes, dtype=bool)
     while running.any():
@@ -687,21 +723,21 @@ def evaluate_saved_agent(args: Args, device: torch.device) -> dict:
     """--eval-model: load a saved agent and evaluate its deterministic policy (or, with --play, show it)."""
     saved = load_checkpoint(args.eval_model, args.env_id)
     policy = saved_policy(saved, args.eval_model, device)
+    args.env_kwargs = args.env_kwargs or tuple(saved["args"].get("env_kwargs", ()))  # the agent's own env, unless given
     if args.play:
-        return {"eval_returns": play(policy, args.env_id, args.eval_episodes, args.seed), "run_dir": None}
+        return {"eval_returns": play(policy, args), "run_dir": None}
     run_name = f"{args.env_id}__{args.exp_name}__eval__{args.seed}__{int(time.time())}"
-    returns = evaluate(policy, args.env_id, args.eval_episodes, args.seed,
-                       f"videos/{run_name}" if args.capture_video else None)
+    returns = evaluate(policy, args, f"videos/{run_name}" if args.capture_video else None)
     print(f"evaluation over {len(returns)} episodes: {returns.mean():.2f} +- {returns.std():.2f}")
     return {"eval_returns": returns, "run_dir": None}
 
 
-def play(policy, env_id: str, episodes: int, seed: int) -> np.ndarray:
-    """Show `episodes` episodes of `policy` in a window, from evaluation's starts, and print each return."""
-    env = make_one_env(env_id, render_mode="human")
-    returns = np.zeros(episodes)
+def play(policy, args: Args) -> np.ndarray:
+    """Show --eval-episodes episodes of `policy` in a window, from evaluation's starts, and print each return."""
+    env = make_one_env(args.env_id, args.env_kwargs, render_mode="human")
+    returns = np.zeros(args.eval_episodes)
     try:
-        for episode, episode_seed in enumerate(evaluation_seeds(seed, episodes)):
+        for episode, episode_seed in enumerate(evaluation_seeds(args.seed, args.eval_episodes)):
             obs, _ = env.reset(seed=episode_seed)
             done = False
             while not done:

@@ -45,9 +45,12 @@ memory ~340 MB; simulating 1,000 episodes takes ~0.5 s.
   (56.8 / sqrt(1000)): env seeds 100000..100999 give -111.09, 10000..10999
   -110.41. Over 10,000 starts (env seeds 0..9999) this controller scores
   -111.88, as the README's -111.8 "over uniform starts".
-- Evaluation starts of PPO run seeds 1-5, 100 episodes each: -111.5, -100.0,
-  -116.3, -108.5, -108.3 (the earlier solve: -112.2, -100.5, -116.4, -108.9,
-  -108.6; each of ours is 0.1-0.7 better).
+- Evaluation starts of PPO run seeds 1-5, 100 episodes each (drawn from
+  numpy SeedSequence streams, `evaluation_seeds` of ppo_continuous_beta.py):
+  -112.4, -120.8, -112.3, -117.5, -116.4. (With the scripts' earlier
+  evaluation seeds, 1,000,000 + s x 100 + i, they were -111.5, -100.0,
+  -116.3, -108.5, -108.3, where the earlier solve had -112.2, -100.5, -116.4,
+  -108.9, -108.6.)
 - Controls, on the common starts: 3 levels (-1, 0, 1) -113.16, 5 -113.01,
   11 -112.95, 21 -112.94, 41 -112.94: beyond 11 levels finer control is
   worth nothing measurable.

@@ -105,3 +105,18 @@ class SeedRecordingEnv(ConstantRewardEnv):
         if seed is not None:
             SeedRecordingEnv.seeds.append(seed)
         return super().reset(seed=seed, options=options)
+
+
+class ShiftedActionEnv(ConstantRewardEnv):
+    """Actions are Discrete(2, start=5), as some environments number them; records every action it gets."""
+
+    received = []
+
+    def __init__(self):
+        super().__init__()
+        self.action_space = gym.spaces.Discrete(2, start=5)
+
+    def step(self, action):
+        ShiftedActionEnv.received.append(int(action))
+        assert self.action_space.contains(action), f"{action} is not an action of {self.action_space}"
+        return super().step(action)

@@ -4,15 +4,21 @@ Each script carries its own copy of these functions by design (a reader follows
 one file); the tests run every worked example against both copies.
 """
 
+import os
 import shutil
+import subprocess
+import sys
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
 
 import ppo_continuous_beta
 import ppo_discrete
-from tests.helpers import SeedRecordingEnv, refused, register_once
+from tests.helpers import ConstantRewardEnv, SeedRecordingEnv, refused, register_once
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 SCRIPTS = [ppo_discrete, ppo_continuous_beta]
 ENV_OF = {ppo_discrete: "CartPole-v1", ppo_continuous_beta: "SwingUpPendulum-v0"}
@@ -191,19 +197,100 @@ def test_negative_heatmap_interval_is_refused(capsys):
     assert "--heatmap-every is -3" in refused(ppo_continuous_beta.train, args, capsys)
 
 
-# Evaluation starts
+# Seeds: independent runs, evaluation apart from training
 
 @pytest.mark.parametrize("script, action", [(ppo_discrete, "discrete"), (ppo_continuous_beta, "box")])
-def test_evaluation_starts_are_fresh_and_differ_between_run_seeds(script, action):
-    # 4 training envs, 3 evaluation episodes: run seed s trains from seeds s..s+3 and
-    # evaluates from 1_000_000 + 3s + (0, 1, 2), so runs 1 and 2 share no evaluation start.
+def test_runs_share_no_environment_seed_and_evaluation_none_with_training(script, action):
+    """With seeds s + i, run seeds 1 and 2 would share 3 of their 4 training streams; from SeedSequence they
+    share none, and evaluation draws from streams of its own, different for each run seed."""
     env_id = f"SeedRecording-{action}-v0"
     register_once(env_id, SeedRecordingEnv, max_episode_steps=4, kwargs={"action": action})
-    starts = {}
+    seeds = {}
     for seed in (1, 2):
         SeedRecordingEnv.seeds.clear()
         script.train(script.Args(env_id=env_id, seed=seed, num_envs=4, num_steps=8, total_timesteps=32,
                                  eval_episodes=3))
-        starts[seed] = list(SeedRecordingEnv.seeds)
-    assert starts[1] == [1, 2, 3, 4, 1_000_003, 1_000_004, 1_000_005]
-    assert starts[2] == [2, 3, 4, 5, 1_000_006, 1_000_007, 1_000_008]
+        seeds[seed] = list(SeedRecordingEnv.seeds)
+        assert len(seeds[seed]) == 7 and len(set(seeds[seed])) == 7  # 4 training envs, then 3 evaluation episodes
+        assert seeds[seed][:4] == script.training_seeds(script.Args(seed=seed, num_envs=4), 1)
+        assert seeds[seed][4:] == script.evaluation_seeds(seed, 3)
+    assert not set(seeds[1]) & set(seeds[2])
+
+
+def test_first_rollouts_of_two_seeds_start_apart_in_every_environment():
+    """The swing-up pendulum resets all 64 pendulums together every 200 steps: with independent seeds the start
+    states of seeds 1 and 2 differ in every one of them."""
+    starts = {}
+    for seed in (1, 2):
+        envs = ppo_continuous_beta.make_env("SwingUpPendulum-v0", 64, "auto")
+        starts[seed], _ = envs.reset(seed=ppo_continuous_beta.training_seeds(ppo_continuous_beta.Args(seed=seed), 1))
+        envs.close()
+    assert (np.abs(starts[1] - starts[2]).max(axis=1) > 1e-6).all()
+    # and a resumed run (here from iteration 11) starts from new states too
+    resumed = ppo_continuous_beta.training_seeds(ppo_continuous_beta.Args(seed=1), 11)
+    assert not set(resumed) & set(ppo_continuous_beta.training_seeds(ppo_continuous_beta.Args(seed=1), 1))
+
+
+# Environment keywords: --env-kwargs KEY=VALUE
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_env_keywords_are_read_as_python_literals(script):
+    assert script.keywords(("length=1.0", "steps=3", "fast=True", "name=rgb", "quoted='a b'", "none=None")) == {
+        "length": 1.0, "steps": 3, "fast": True, "name": "rgb", "quoted": "a b", "none": None}
+
+
+@pytest.mark.parametrize("script, env_id, good, bad, complaint", [
+    (ppo_discrete, "CliffWalking-v1", "is_slippery=True", "slipery=True", "unexpected keyword argument 'slipery'"),
+    (ppo_continuous_beta, "SwingUpPendulum-v0", "length=1.0", "lenght=1.0", "unexpected keyword argument 'lenght'"),
+])
+def test_a_keyword_the_environment_does_not_take_is_refused_before_training(script, env_id, good, bad, complaint,
+                                                                           capsys):
+    args = script.Args(env_id=env_id, env_kwargs=(good, bad), total_timesteps=512, num_envs=4, num_steps=32)
+    message = refused(script.train, args, capsys)
+    assert message.startswith(f"error: --env-kwargs {good} {bad}: {env_id} refused them (") and complaint in message
+    assert "write KEY=VALUE" in refused(script.train, script.Args(env_id=env_id, env_kwargs=("length",)), capsys)
+
+
+def test_a_malformed_keyword_on_the_command_line_is_one_line(tmp_path):
+    done = subprocess.run([sys.executable, os.path.join(ROOT, "ppo_continuous_beta.py"), "--env-kwargs",
+                           "lenght=1.0"], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith("error: --env-kwargs lenght=1.0: SwingUpPendulum-v0 refused them")
+
+
+# compute_gae's inputs
+
+@pytest.mark.parametrize("script", SCRIPTS)
+@pytest.mark.parametrize("library", ["torch", "numpy"])
+def test_gae_accepts_boolean_dones(script, library):
+    # the episode ends at step 1: A_1 = r_1 - V_1 = 0.5; A_0 = r_0 + gamma V_1 - V_0 + gamma lambda A_1 = 1.0;
+    # A_2 = r_2 + gamma V_3 - V_2 = 0.75 (no done: bootstrapped from the last value 0.5)
+    rewards, values, dones = [[1.0], [1.0], [1.0]], [[0.5], [0.5], [0.5]], [[False], [True], [False]]
+    array = torch.tensor if library == "torch" else np.array
+    advantages, _ = script.compute_gae(array(rewards), array(values), array(dones), array([0.5]), 0.5, 1.0)
+    np.testing.assert_allclose(np.asarray(advantages)[:, 0], [1.0, 0.5, 0.75])
+
+
+# Vectorization: the native implementation only when it says it resets on the same step
+
+class KeywordTakingVectorEnv(gym.vector.VectorEnv):
+    """A native vector env whose constructor swallows any keyword, autoreset_mode included, and still resets on
+    the next step, as its metadata says."""
+
+    def __init__(self, num_envs=1, **kwargs):
+        self.num_envs = num_envs
+        self.metadata = {"autoreset_mode": gym.vector.AutoresetMode.NEXT_STEP}
+        self.single_observation_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+        self.single_action_space = gym.spaces.Discrete(2)
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_native_vectorization_is_chosen_by_its_metadata_not_its_constructor(script, capsys):
+    register_once("KeywordTakingVector-v0", ConstantRewardEnv, max_episode_steps=5,
+                  vector_entry_point=KeywordTakingVectorEnv)
+    assert script.vectorization_mode("KeywordTakingVector-v0", "auto") == "sync"
+    assert script.vectorization_mode("SwingUpPendulum-v0", "auto") == "vector_entry_point"
+    with pytest.raises(SystemExit):
+        script.vectorization_mode("KeywordTakingVector-v0", "vector_entry_point")
+    assert "has no native vector implementation with same-step autoreset" in capsys.readouterr().err

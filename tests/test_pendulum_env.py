@@ -465,3 +465,27 @@ def test_benchmark_prints_a_row_per_size(capsys):
     rows = capsys.readouterr().out.splitlines()
     assert len(rows) == 4 and rows[2].split()[0] == "1" and rows[3].split()[0] == "4"
     assert rows[3].endswith("x")
+
+
+def test_reset_mask_resets_only_the_chosen_pendulums():
+    """Gymnasium's vector API: reset(options={"reset_mask": mask}) restarts the masked envs, the rest go on."""
+    envs = SwingUpPendulumVectorEnv(num_envs=3)
+    before, _ = envs.reset(seed=[10, 11, 12])
+    moved, *_ = envs.step(np.full((3, 1), 1.0, np.float32))
+    after, _ = envs.reset(seed=[20, 21, 22], options={"reset_mask": np.array([False, True, False])})
+    np.testing.assert_array_equal(after[[0, 2]], moved[[0, 2]])  # untouched
+    single = SwingUpPendulumEnv()
+    np.testing.assert_array_equal(after[1], single.reset(seed=21)[0])  # pendulum 1 starts as seed 21 does
+    assert envs.elapsed_steps.tolist() == [1, 0, 1]
+    assert not np.allclose(before, moved)
+    with pytest.raises(ValueError, match="reset_mask"):
+        envs.reset(options={"reset_mask": np.array([True, False])})
+
+
+def test_render_fps_follows_the_time_step():
+    """Videos and the window play in real time: dt = 1/20 s gives 20 frames a second, dt = 0.02 s gives 50."""
+    assert SwingUpPendulumEnv().metadata["render_fps"] == 20
+    assert SwingUpPendulumEnv(dt=0.02).metadata["render_fps"] == 50
+    assert SwingUpPendulumVectorEnv(num_envs=2, dt=0.1).metadata["render_fps"] == 10
+    assert gym.make("SwingUpPendulum-v0", dt=0.04).metadata["render_fps"] == 25
+    assert SwingUpPendulumEnv.metadata["render_fps"] == 20  # the class's own is left alone

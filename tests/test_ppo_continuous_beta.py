@@ -63,12 +63,38 @@ def test_log_probability_and_entropy_sum_over_action_dimensions():
     torch.testing.assert_close(entropy, per_dimension.entropy().sum(-1))
 
 
-def test_deterministic_action_is_the_mean():
-    torch.manual_seed(2)
-    agent = Agent(obs_dim=3, action_dim=2)
-    obs = torch.randn(7, 3)
-    alpha, beta = agent.get_alpha_beta(obs)
-    torch.testing.assert_close(agent.act_deterministic(obs), torch.distributions.Beta(alpha, beta).mean)
+def agent_with(alpha: float, beta: float, deterministic_action: str = "mode") -> Agent:
+    """An agent whose Beta is the same everywhere: zero head weights, biases with 1 + softplus(bias) = alpha, beta."""
+    agent = Agent(obs_dim=3, action_dim=1, deterministic_action=deterministic_action)
+    for head, value in ((agent.alpha_head, alpha), (agent.beta_head, beta)):
+        torch.nn.init.zeros_(head.weight)
+        torch.nn.init.constant_(head.bias, float(np.log(np.expm1(value - 1.0))))  # softplus^-1(value - 1)
+    return agent
+
+
+def test_deterministic_action_is_the_mode_or_with_mean_the_mean():
+    """Beta(3, 2): the mode (alpha - 1) / (alpha + beta - 2) is 2/3, the mean alpha / (alpha + beta) 0.6."""
+    obs = torch.randn(5, 3)
+    torch.testing.assert_close(agent_with(3.0, 2.0).act_deterministic(obs), torch.full((5, 1), 2 / 3))
+    torch.testing.assert_close(agent_with(3.0, 2.0, "mean").act_deterministic(obs), torch.full((5, 1), 0.6))
+    # the mode is where the density peaks; alpha = beta = 1 (flat, a limit softplus reaches only by rounding)
+    # gives the middle rather than 0 / 0
+    distribution = torch.distributions.Beta(torch.tensor(3.0), torch.tensor(2.0))
+    grid = torch.linspace(0.01, 0.99, 99)
+    assert grid[distribution.log_prob(grid).argmax()].item() == pytest.approx(2 / 3, abs=0.01)
+    flat = Agent(obs_dim=3, action_dim=1)
+    torch.nn.init.constant_(flat.alpha_head.bias, -200.0), torch.nn.init.constant_(flat.beta_head.bias, -200.0)
+    assert flat.act_deterministic(torch.zeros(1, 3)).item() == 0.5
+
+
+@pytest.mark.parametrize("choice", ["mode", "mean"])
+def test_the_deterministic_action_is_saved_with_the_agent_and_used_on_load(choice):
+    result = train(tiny(save_model=True, deterministic_action=choice))
+    saved = torch.load(f"{result['run_dir']}/agent.pt", weights_only=True)
+    assert saved["args"]["deterministic_action"] == choice
+    assert ppo_continuous_beta.load_agent(saved, "agent.pt", torch.device("cpu")).deterministic_action == choice
+    evaluated = train(tiny(eval_model=f"{result['run_dir']}/agent.pt"))  # the default would be the mode
+    np.testing.assert_array_equal(evaluated["eval_returns"], result["eval_returns"])
 
 
 def test_affine_map_onto_asymmetric_bounds():

@@ -1,5 +1,6 @@
 """ppo_discrete.py: worked examples of its pure functions, refused inputs, and learning."""
 
+import json
 import os
 import subprocess
 import sys
@@ -11,7 +12,7 @@ import torch
 
 import ppo_discrete
 from ppo_discrete import Args, train
-from tests.helpers import ConstantRewardEnv, read_scalars, refused, register_once
+from tests.helpers import ConstantRewardEnv, ShiftedActionEnv, read_scalars, refused, register_once
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -145,3 +146,37 @@ def test_play_shows_the_evaluation_episodes_in_a_window(monkeypatch, capsys):
 
 def test_play_needs_a_saved_agent(capsys):
     assert "--play shows a saved agent" in refused(train, tiny(play=True), capsys)
+
+
+# Environment keywords and action numbering
+
+def test_env_keywords_reach_training_evaluation_the_saved_agent_and_a_resumed_run():
+    """ConstantReward pays `reward` per step for 5 steps: with reward=2.0 every episode returns 10."""
+    register_once("ConstantReward-v0", ConstantRewardEnv, max_episode_steps=5)
+    result = train(tiny(env_id="ConstantReward-v0", env_kwargs=("reward=2.0",), save_model=True, total_timesteps=640,
+                        checkpoint_every=4))
+    training_returns = [value for _, value in read_scalars(result["run_dir"])["charts/episodic_return"]]
+    assert training_returns and set(training_returns) == {10.0}
+    assert result["eval_returns"].tolist() == [10.0, 10.0]
+    summary = json.load(open(f"{result['run_dir']}/summary.json"))
+    assert summary["args"]["env_kwargs"] == ["reward=2.0"]
+    assert torch.load(f"{result['run_dir']}/agent.pt", weights_only=True)["args"]["env_kwargs"] == ("reward=2.0",)
+    # a saved agent is evaluated on its own environment, unless other keywords are given
+    assert train(tiny(env_id="ConstantReward-v0", eval_model=f"{result['run_dir']}/agent.pt"))[
+        "eval_returns"].tolist() == [10.0, 10.0]
+    assert train(tiny(env_id="ConstantReward-v0", eval_model=f"{result['run_dir']}/agent.pt",
+                      env_kwargs=("reward=3.0",)))["eval_returns"].tolist() == [15.0, 15.0]
+    # a resumed run keeps them: its last iteration's episodes and its evaluation pay 2 per step
+    resumed = train(Args(resume=f"{result['run_dir']}/checkpoint.pt"))
+    assert resumed["run_dir"] == result["run_dir"] and resumed["eval_returns"].tolist() == [10.0, 10.0]
+
+
+def test_actions_numbered_from_a_start_reach_the_env_as_it_numbers_them():
+    register_once("ShiftedActions-v0", ShiftedActionEnv, max_episode_steps=5)
+    ShiftedActionEnv.received.clear()
+    result = train(tiny(env_id="ShiftedActions-v0", save_model=True))
+    assert len(ShiftedActionEnv.received) == 512 + 2 * 5 and set(ShiftedActionEnv.received) <= {5, 6}
+    assert set(ShiftedActionEnv.received[:512]) == {5, 6}  # both actions were tried in training
+    ShiftedActionEnv.received.clear()
+    train(tiny(env_id="ShiftedActions-v0", eval_model=f"{result['run_dir']}/agent.pt"))
+    assert len(ShiftedActionEnv.received) == 10 and set(ShiftedActionEnv.received) <= {5, 6}

@@ -45,3 +45,12 @@ def test_the_lines_readme_gives_for_the_banner_and_the_rollout_are_right():
         lines = open(os.path.join(ROOT, script)).read().splitlines()
         assert lines[int(stated[i + 1]) - 1].startswith("# ---") and "Below:" in lines[int(stated[i + 1]) - 1]
         assert "for step in range(" in lines[int(rollout[i + 1]) - 1]
+
+
+def test_every_environment_readme_names_exists_in_this_gymnasium():
+    import gymnasium as gym
+    import pendulum_env  # noqa: F401  registers SwingUpPendulum-v0
+    readme = open(os.path.join(ROOT, "README.md")).read()
+    named = set(re.findall(r"\b([A-Z][A-Za-z0-9]+-v\d+)\b", readme))
+    assert {"CartPole-v1", "SwingUpPendulum-v0", "Taxi-v4"} <= named
+    assert sorted(named - set(gym.registry)) == []

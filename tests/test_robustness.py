@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
@@ -124,3 +125,37 @@ def test_resuming_from_a_saved_agent_instead_of_a_checkpoint_is_refused(case, ca
                                       eval_episodes=1))
     message = refused(script.train, script.Args(env_id=env_id, resume=f"{result['run_dir']}/agent.pt"), capsys)
     assert "is a saved agent, not a checkpoint" in message
+
+
+@pytest.mark.parametrize("wrapper", [[], ["timeout", "300"]])
+def test_async_run_interrupted_twice_through_its_process_group_exits_130_without_tracebacks(wrapper, tmp_path):
+    """Ctrl-C reaches the whole process group: the async workers must leave it to the main process. Under
+    `timeout`, which forwards the signal, the script gets it twice: it quits at once, and cleanly."""
+    command = wrapper + [sys.executable, os.path.join(ROOT, "ppo_discrete.py"), "--vectorization-mode", "async",
+                         "--num-envs", "4", "--num-steps", "2048", "--total-timesteps", "800000"]
+    run = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+                           start_new_session=True)
+    assert run.stdout.readline().startswith("step")
+    os.killpg(run.pid, signal.SIGINT)
+    if not wrapper:
+        time.sleep(0.2)  # a second press (two signals at once would arrive as one), well within an iteration
+        os.killpg(run.pid, signal.SIGINT)
+    out, err = run.communicate(timeout=60)
+    assert run.returncode == 130, err
+    assert "Traceback" not in err and "Error" not in err
+    assert err.strip().splitlines()[-1] == "quitting without a checkpoint"
+
+
+def test_checkpoints_carry_the_cuda_random_state_where_there_is_one(monkeypatch):
+    """On a machine with CUDA, a resumed run continues the GPU's random stream too (faked here on the CPU)."""
+    states = {"saved": [torch.tensor([1, 2, 3], dtype=torch.uint8)], "restored": None}
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_rng_state_all", lambda: states["saved"])
+    monkeypatch.setattr(torch.cuda, "set_rng_state_all", lambda value: states.update(restored=value))
+    args = ppo_discrete.Args(env_id="CartPole-v1", num_envs=4, num_steps=32, total_timesteps=128 * 3,
+                             checkpoint_every=2, eval_episodes=1)
+    result = ppo_discrete.train(args)  # --cuda off: the network stays on the CPU, only the RNG is faked
+    checkpoint = f"{result['run_dir']}/checkpoint.pt"
+    assert torch.load(checkpoint, weights_only=True)["cuda_rng"][0].tolist() == [1, 2, 3]
+    ppo_discrete.train(ppo_discrete.Args(resume=checkpoint))
+    assert states["restored"][0].tolist() == [1, 2, 3]
