@@ -516,6 +516,13 @@ def mouse_control(mouse_x: float, width: int = WINDOW_WIDTH) -> float:
     return float(np.clip(1.0 - mouse_x / (width / 2), -1.0, 1.0))
 
 
+def has_display() -> bool:
+    """Whether a window can be seen: SDL would otherwise fall back to drawing off-screen, silently."""
+    if os.environ.get("SDL_VIDEODRIVER") in ("dummy", "offscreen"):
+        return False
+    return sys.platform in ("win32", "darwin") or bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
 def play(policy=None, steps: int | None = None, **config) -> np.ndarray:
     """Open a window and let a person drive the motor with the mouse's horizontal position.
 
@@ -525,6 +532,10 @@ def play(policy=None, steps: int | None = None, **config) -> np.ndarray:
     and runs until the window closes (or for `steps` frames); the episode time
     limit is ignored. Returns the last observation.
     """
+    if steps is None and not has_display():
+        exit_with_error("there is no display to open the window on (no DISPLAY or WAYLAND_DISPLAY, or "
+                        f"SDL_VIDEODRIVER={os.environ.get('SDL_VIDEODRIVER')}); run it on a desktop, or check it "
+                        "headless for a fixed number of frames with --steps N")
     pygame = _import_pygame()
     env = SwingUpPendulumEnv(render_mode="human", **config)
     observation, _ = env.reset(options={"angle": math.pi, "velocity": 0.0})

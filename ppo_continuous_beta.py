@@ -18,6 +18,7 @@ policy, Chou et al. 2017, ICML.
 
 import ast
 import difflib
+import glob
 import functools
 import json
 import multiprocessing
@@ -27,9 +28,10 @@ import shutil
 import signal
 import sys
 import time
+import warnings
 from collections import deque
 from dataclasses import asdict, dataclass, field, fields
-from typing import Literal
+from typing import Annotated, Literal
 
 import gymnasium as gym
 import numpy as np
@@ -81,8 +83,8 @@ class Args:
     """constructor keywords of the environment as KEY=VALUE, values read as Python literals (e.g. length=1.0)"""
     env_id: str = "SwingUpPendulum-v0"
     """id of the Gymnasium environment"""
-    total_timesteps: int = 2_000_000
-    """total environment steps of training"""
+    total_timesteps: "StepCount" = 2_000_000
+    """total environment steps of training (1e5 and 100_000 are read as 100000)"""
     learning_rate: float = 1e-3
     """learning rate of the Adam optimizer"""
     num_envs: int = 64
@@ -414,6 +416,20 @@ def train(args: Args) -> dict:
 SCRIPT = "ppo_continuous_beta"  # the name saved agents and checkpoints carry
 
 
+def whole_number(text: str) -> int:
+    """`--total-timesteps 1e5` and `100_000` as 100000; a fraction is refused."""
+    value = float(text.replace("_", ""))
+    if value != int(value):
+        raise ValueError(f"{text} is not a whole number of steps")
+    return int(value)
+
+
+# the type of Args.total_timesteps: an int that the command line may write as 1e5
+StepCount = Annotated[int, tyro.constructors.PrimitiveConstructorSpec(
+    nargs=1, metavar="INT", instance_from_str=lambda strings: whole_number(strings[0]),
+    is_instance=lambda value: isinstance(value, int), str_from_instance=lambda value: [str(value)])]
+
+
 def fail(message: str):
     """Stop on bad input with one line naming the problem and the fix (exit status 2)."""
     print(f"error: {message}", file=sys.stderr)
@@ -428,7 +444,8 @@ def start_run(args: Args) -> tuple[Args, dict | None, torch.device]:
         checkpoint = load_checkpoint(args.resume)
         if "optimizer" not in checkpoint:
             fail(f"{args.resume} is a saved agent, not a checkpoint; resume from runs/{{run_name}}/checkpoint.pt")
-        args = args_from_saved(checkpoint["args"], resume=args.resume)  # a resumed run keeps its settings
+        given, args = args, args_from_saved(checkpoint["args"], resume=args.resume)  # a resumed run keeps its settings
+        warn_overridden(given, args)
     check_env(args.env_id, args.env_kwargs)
     random.seed(args.seed)
     np.random.seed(args.seed)
@@ -438,7 +455,26 @@ def start_run(args: Args) -> tuple[Args, dict | None, torch.device]:
     if args.cuda and not torch.cuda.is_available():
         # warn rather than refuse: the run still works, only slower (and for these small nets often not)
         print("warning: --cuda asked for but no CUDA device is available; training on the CPU", file=sys.stderr)
+        args.cuda = False  # so summary.json and the checkpoint record the device actually used
     return args, checkpoint, torch.device("cuda" if args.cuda and torch.cuda.is_available() else "cpu")
+
+
+def warn_overridden(given: Args, resumed: Args):
+    """One line naming the flags given with --resume that the checkpoint's settings replace."""
+    default = Args()
+    ignored = [f"--{f.name.replace('_', '-')} {getattr(given, f.name)}" for f in fields(Args)
+               if f.init and f.name != "resume" and getattr(given, f.name) != getattr(default, f.name)
+               and getattr(given, f.name) != getattr(resumed, f.name)]
+    if ignored:
+        print(f"warning: --resume continues with the checkpoint's settings; ignored: {', '.join(ignored)}",
+              file=sys.stderr)
+
+
+def this_command() -> str:
+    """How to run this script again: the Python running it (relative if under the current folder), the script."""
+    python = os.path.relpath(sys.executable) if sys.executable.startswith(os.getcwd() + os.sep) else sys.executable
+    invoked = sys.argv[0] if os.path.basename(sys.argv[0]) == os.path.basename(__file__) else __file__
+    return f"{python} {invoked}"
 
 
 def args_from_saved(saved: dict, **overrides) -> Args:
@@ -534,6 +570,8 @@ def make_one_env(env_id: str, env_kwargs=(), render_mode: str | None = None, vid
     """One environment; observations that are not a Box (Discrete, Dict, ...) are flattened to a vector."""
     if multiprocessing.parent_process() is not None:  # an async worker: Ctrl-C is for the main process to handle
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if video_folder:  # frames are drawn off-screen: without this, SDL probes for a display and complains
+        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     render_mode = "rgb_array" if video_folder else render_mode
     render = {"render_mode": render_mode} if render_mode else {}  # some envs take no render_mode keyword
     env = gym.make(env_id, **render, **keywords(env_kwargs))
@@ -639,14 +677,17 @@ class RunGuard:
 
     def __enter__(self):
         self.previous_handlers = {s: signal.signal(s, self.request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+        print(f"run directory: {self.run_dir} (watch it with: tensorboard --logdir runs)", flush=True)
         return self
 
     def request_stop(self, signum, frame):
-        if self.stop_signal:  # a second Ctrl-C quits at once
+        if self.stop_signal:  # a second signal quits at once
             print("\nquitting without a checkpoint", file=sys.stderr)
-            raise SystemExit(130)
+            raise SystemExit(130 if signum == signal.SIGINT else 143)
         self.stop_signal = signum
-        print("\nstopping after this iteration (Ctrl-C again to quit at once)", file=sys.stderr)
+        again = "Ctrl-C again" if signum == signal.SIGINT else "SIGTERM again (or Ctrl-C)"
+        print(f"\n{signal.Signals(signum).name} received: stopping after this iteration ({again} to quit at once)",
+              file=sys.stderr)
 
     def show_progress(self, global_step: int, sps: int, final: bool):
         """Steps done, steps per second, recent mean return and time left, at most once a second."""
@@ -664,7 +705,7 @@ class RunGuard:
         if self.stop_signal:
             path = f"{self.run_dir}/checkpoint.pt"
             print(f"\ninterrupted at step {global_step:,}; checkpoint saved to {path}\n"
-                  f"resume with: python {os.path.basename(__file__)} --env-id {self.args.env_id} --resume {path}")
+                  f"resume with: {this_command()} --resume {path}")
             raise SystemExit(130 if self.stop_signal == signal.SIGINT else 143)
 
     def __exit__(self, kind, error, traceback):
@@ -672,7 +713,9 @@ class RunGuard:
             signal.signal(s, handler)
         # after an interrupt or an error, async workers are stopped rather than asked, which could wait or fail
         stop_workers = kind is not None and isinstance(self.envs.unwrapped, gym.vector.AsyncVectorEnv)
-        self.envs.close(**({"terminate": True} if stop_workers else {}))
+        with warnings.catch_warnings():  # Gymnasium warns that a step was still pending: it was, and is dropped
+            warnings.simplefilter("ignore")
+            self.envs.close(**({"terminate": True} if stop_workers else {}))
         if sys.stdout.isatty():
             print()
         if kind is not None:
@@ -837,6 +880,9 @@ def play(policy, args: Args) -> np.ndarray:
     and the agent takes over while the left button is held, until the window is closed.
     """
     if args.env_id == "SwingUpPendulum-v0":
+        if not pendulum_env.has_display():
+            fail("--play opens a window, and there is no display here (no DISPLAY or WAYLAND_DISPLAY, or "
+                 "SDL_VIDEODRIVER=dummy); run it on a desktop")
         pendulum_env.play(lambda obs: policy(obs[None])[0], **keywords(args.env_kwargs))
         return np.zeros(0)
     env = make_one_env(args.env_id, args.env_kwargs, render_mode="human")
@@ -920,14 +966,15 @@ def finish_run(args: Args, run_dir: str, writer: SummaryWriter, eval_returns: np
     wall_time = time.time() - start_time
     print(f"evaluation over {args.eval_episodes} episodes: {eval_returns.mean():.2f} +- {eval_returns.std():.2f}"
           f" ({global_step:,} steps, {wall_time:.1f} s)")
-    if args.save_model:
-        print(f"agent saved to {run_dir}/agent.pt")
+    written = [f"{run_dir}/summary.json"] + [f"{run_dir}/agent.pt"] * args.save_model
+    written += glob.glob(f"{run_dir}/policy.png") + glob.glob(f"videos/{os.path.basename(run_dir)}/*.mp4")
     summary = {"env_id": args.env_id, "eval_mean": float(eval_returns.mean()), "eval_std": float(eval_returns.std()),
                "eval_returns": eval_returns.tolist(), "global_step": global_step, "wall_time": wall_time,
                "sps": (global_step - start_step) / train_time, "args": asdict(args)}
     with open(f"{run_dir}/summary.json", "w") as f:
         json.dump(summary, f, indent=1)
     writer.close()
+    print("wrote " + ", ".join(written))
 
 
 if __name__ == "__main__":

@@ -260,7 +260,7 @@ def summarize(runs: list[dict], solved: dict[str, float]) -> list[dict]:
 
 def markdown_table(rows: list[dict]) -> str:
     """The rows of `summarize` as a markdown table."""
-    lines = ["| environment | eval return (mean ± std over seeds) | seeds | steps | median wall time | "
+    lines = ["| environment | eval return (mean ± std over seeds) | seeds | steps | median wall time (training + evaluation) | "
              "median steps/s | solved |",
              "|---|---|---|---|---|---|---|"]
     for row in rows:
@@ -372,8 +372,10 @@ def main(argv: list[str] | None = None) -> int:
             label = f"[{job['number']}/{len(jobs)}] {job['env_id']} seed {job['seed']}"
             if code == 0:
                 run = find_runs(exp_name, [job["env_id"]], [job["seed"]])
-                result = f"eval {run[0]['eval_mean']:.1f}" if run else "no summary.json written"
-                say(f"{label}: done in {seconds:.1f} s, {result}")
+                # the run's own wall time (training and evaluation, from summary.json), as in the table
+                result = (f"eval {run[0]['eval_mean']:.1f}, wall time {run[0]['wall_time']:.1f} s" if run
+                          else f"no summary.json written (process {seconds:.1f} s)")
+                say(f"{label}: done, {result}")
             else:
                 failures.append(f"{job['env_id']} seed {job['seed']} (exit {code}), see {job['log']}")
                 say(f"{label}: FAILED (exit {code}), see {job['log']}")

@@ -195,6 +195,7 @@ def test_a_saved_agent_drives_the_pendulum_window_with_play(monkeypatch):
     agent's deterministic action drives the motor."""
     pygame = pytest.importorskip("pygame")
     monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
+    monkeypatch.setattr(pendulum_env, "has_display", lambda: True)  # drawn off-screen, as if there were a screen
     monkeypatch.setattr(pygame.mouse, "get_pressed", lambda *args, **kwargs: (True, False, False))
     result = train(tiny(save_model=True, norm_obs=True))
     path = f"{result['run_dir']}/agent.pt"
@@ -210,8 +211,11 @@ def test_a_saved_agent_drives_the_pendulum_window_with_play(monkeypatch):
     assert len({float(action[0]) for action in actions}) > 1  # the agent reacts to the swinging pendulum
 
 
-def test_play_needs_a_saved_agent(capsys):
+def test_play_needs_a_saved_agent_and_a_display(monkeypatch, capsys):
     assert "--play shows a saved agent" in refused(train, tiny(play=True), capsys)
+    path = f"{train(tiny(save_model=True))['run_dir']}/agent.pt"
+    monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
+    assert "there is no display here" in refused(train, tiny(eval_model=path, play=True), capsys)
 
 
 # Refused inputs

@@ -33,13 +33,17 @@ def test_interrupted_run_checkpoints_and_resumes_to_the_end(case, signum, exit_c
     command = [sys.executable, os.path.join(ROOT, f"{script.__name__}.py"), "--env-id", env_id,
                "--num-envs", "4", "--num-steps", "64", "--total-timesteps", "51200", "--eval-episodes", "2"]
     run = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    assert run.stdout.readline().startswith("run directory: runs/")
     first_line = run.stdout.readline()  # the first progress line: training is under way
     assert first_line.startswith("step")
     run.send_signal(signum)
     out, err = run.communicate(timeout=60)
     assert run.returncode == exit_code, err
     [checkpoint] = glob.glob(str(tmp_path / "runs" / "*" / "checkpoint.pt"))
-    assert f"--resume {os.path.relpath(checkpoint, tmp_path)}" in out
+    # the command printed runs as printed: this Python, the script as it was invoked (README: the venv's python)
+    assert f"resume with: {sys.executable} {command[1]} --resume {os.path.relpath(checkpoint, tmp_path)}" in out
+    name = "SIGINT" if signum == signal.SIGINT else "SIGTERM"
+    assert f"{name} received: stopping after this iteration" in err
     saved = torch.load(checkpoint, weights_only=True)
     assert 0 < saved["global_step"] < 51200 and saved["global_step"] == saved["iteration"] * 256
     for key in ("agent", "optimizer", "torch_rng", "args"):
@@ -135,6 +139,7 @@ def test_async_run_interrupted_twice_through_its_process_group_exits_130_without
                          "--num-envs", "4", "--num-steps", "2048", "--total-timesteps", "800000"]
     run = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
                            start_new_session=True)
+    assert run.stdout.readline().startswith("run directory: runs/")
     assert run.stdout.readline().startswith("step")
     os.killpg(run.pid, signal.SIGINT)
     if not wrapper:

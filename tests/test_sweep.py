@@ -1,6 +1,8 @@
 """benchmarks/sweep.py: a tiny sweep end to end, a failing run, --report-only, the statistics, and the Ray path."""
 
+import contextlib
 import glob
+import io
 import json
 import os
 import re
@@ -35,13 +37,15 @@ def sweep(tmp_path_factory):
     folder = tmp_path_factory.mktemp("sweep")
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(folder)
-        code = sweep_runner.main(["--script", SCRIPT, "--env-ids", "CartPole-v1", "Acrobot-v1", "--seeds", "1", "2",
-                               "--jobs", "2", *TINY])
-    return folder, code
+        output = io.StringIO()
+        with contextlib.redirect_stdout(output):
+            code = sweep_runner.main(["--script", SCRIPT, "--env-ids", "CartPole-v1", "Acrobot-v1", "--seeds", "1",
+                                      "2", "--jobs", "2", *TINY])
+    return folder, code, output.getvalue()
 
 
 def test_sweep_writes_table_and_plots(sweep, monkeypatch):
-    folder, code = sweep
+    folder, code, output = sweep
     monkeypatch.chdir(folder)
     assert code == 0
     assert len(os.listdir("runs")) == 4 and len(os.listdir("sweep_results/logs")) == 4
@@ -53,10 +57,14 @@ def test_sweep_writes_table_and_plots(sweep, monkeypatch):
         assert len(runs) == 2 and all(run["args"]["exp_name"] == "bench_ppo_discrete" for run in runs)
         assert means[env_id] == pytest.approx(np.mean([run["eval_mean"] for run in runs]), abs=0.051)
         assert is_png(f"sweep_results/{env_id}.png")
+        # one wall time: the live line of each run gives the summary.json figure the table's median is taken of
+        for run in runs:
+            assert f"{env_id} seed {run['args']['seed']}: done, eval {run['eval_mean']:.1f}, wall time " \
+                   f"{run['wall_time']:.1f} s" in output
 
 
 def test_report_only_rebuilds_the_same_table(sweep, monkeypatch, capsys):
-    folder, _ = sweep
+    folder, _, _ = sweep
     monkeypatch.chdir(folder)
     before = sorted(os.listdir("runs"))
     # the sweep's own command with --report-only
@@ -88,7 +96,7 @@ def test_failed_run_is_reported_and_the_others_go_on(tmp_path, monkeypatch, caps
     assert code == 1
     log = os.path.join("sweep_results", "logs", "NoSuchEnv-v0__1.log")
     assert f"NoSuchEnv-v0 seed 1: FAILED (exit 2), see {log}" in out
-    assert "1 run(s) failed" in out and "CartPole-v1 seed 1: done in" in out
+    assert "1 run(s) failed" in out and "CartPole-v1 seed 1: done, eval " in out
     assert open(log).read().startswith("error: ")
     assert set(table_means(open("sweep_results/results.md").read())) == {"CartPole-v1"}
 
