@@ -2,15 +2,14 @@
 
 A Gaussian policy puts probability on actions outside the bounds, which the environment then clips; a Beta
 distribution lives on [0, 1] and is mapped onto each action dimension's [low, high], so every sampled action is
-legal and its log-probability is that of the action the environment acts on. The default environment is the
-swing-up pendulum of pendulum_env.py.
+legal and its log-probability is that of the action the environment acts on.
 
-Read it top to bottom, in the order PPO runs: `Args` (every setting; `--help` prints them), `make_env`
-(vectorized environments with same-step autoreset), `Agent` (critic and Beta actor), the algorithm's pure
-functions (`compute_gae`, the clipped losses, `ppo_loss`), then `train`: set-up, rollout with truncation
-bootstrapping, GAE, the update epochs, logging. PPO ends at the banner "Below: what keeps a run safe and usable";
-after it come the checks, the interrupt guard, checkpoints, evaluation, the progress line, the policy picture and
-the summary.
+Read it top to bottom, in the order PPO runs: `Args` (every setting; `--help` prints them; the default env is the
+swing-up pendulum of pendulum_env.py), `make_env` (vectorized environments with same-step autoreset), `Agent`
+(critic and Beta actor), the algorithm's pure functions (`compute_gae`, the clipped losses, `ppo_loss`), then
+`train`: set-up, rollout with truncation bootstrapping, GAE, the update epochs, logging. PPO ends at the banner
+"Below: what keeps a run safe and usable"; after it come the checks, the interrupt guard, checkpoints,
+evaluation, the progress line, the policy picture and the summary.
 
 Papers: PPO, Schulman et al. 2017, arXiv:1707.06347; GAE, Schulman et al. 2016, arXiv:1506.02438; the Beta
 policy, Chou et al. 2017, ICML.
@@ -43,9 +42,7 @@ from torch.utils.tensorboard import SummaryWriter
 
 try:  # registers SwingUpPendulum-v0; without pendulum_env.py beside it the script trains every other env
     import pendulum_env
-except ModuleNotFoundError as error:
-    if error.name != "pendulum_env":
-        raise
+except ModuleNotFoundError:  # (what pendulum_env imports, this script has imported already)
     pendulum_env = None
 
 
@@ -119,6 +116,8 @@ class Args:
     """stop an update early when the approximate KL exceeds this (None: never)"""
     eval_episodes: int = 10
     """number of deterministic evaluation episodes after training"""
+    eval_every: int = 0
+    """also evaluate every this many iterations, logging eval/mean_return (0: only after training)"""
     hidden_size: int = 64
     """width of the two hidden layers of the actor and of the critic"""
     activation: Literal["tanh", "relu"] = "tanh"
@@ -393,6 +392,8 @@ def train(args: Args) -> dict:
             writer.add_scalar("charts/SPS", sps, global_step)
             if args.heatmap_every and iteration % args.heatmap_every == 0:
                 log_policy_picture(writer, run_dir, policy, args, global_step)
+            if args.eval_every and iteration % args.eval_every == 0:
+                log_evaluation(writer, policy, args, global_step)
             guard.show_progress(global_step, sps, final=iteration == args.num_iterations)
 
             if guard.stop_signal or args.checkpoint_every and iteration % args.checkpoint_every == 0:
@@ -402,9 +403,8 @@ def train(args: Args) -> dict:
 
     # Evaluation of the deterministic policy on fresh environments, then saving
     log_policy_picture(writer, run_dir, policy, args, global_step)  # pendulums only
-    eval_returns = evaluate(policy, args, f"videos/{run_name}" if args.capture_video else None)
-    writer.add_scalar("eval/mean_return", eval_returns.mean(), global_step)
-    writer.add_scalar("eval/std_return", eval_returns.std(), global_step)
+    video_folder = f"videos/{run_name}" if args.capture_video else None
+    eval_returns = log_evaluation(writer, policy, args, global_step, video_folder)
     if args.save_model:
         save_atomically(saved_agent(args, run_name, agent, envs, obs_rms), f"{run_dir}/agent.pt")
     finish_run(args, run_dir, writer, eval_returns, global_step, start_step, start_time, train_time)
@@ -501,6 +501,8 @@ def check_args(args: Args):
         fail(f"--clip-coef is {args.clip_coef}; it must be positive (0.1 to 0.3 is usual)")
     if args.heatmap_every < 0:
         fail(f"--heatmap-every is {args.heatmap_every}; use 0 (only at the end) or a positive number of iterations")
+    if args.eval_every < 0:
+        fail(f"--eval-every is {args.eval_every}; use 0 (only after training) or a positive number of iterations")
     if args.checkpoint_every < 0:
         fail(f"--checkpoint-every is {args.checkpoint_every}; use 0 (off) or a positive number of iterations")
     if args.seed < 0:
@@ -549,7 +551,8 @@ def check_env(env_id: str, env_kwargs=()):
             fail(f"--env-kwargs {' '.join(env_kwargs)}: {env_id} refused them ({reason})")
         if isinstance(error, TypeError):
             raise
-        fail(f"the observation space of {env_id} cannot be flattened to a vector ({reason}); this script needs a flat Box")
+        fail(f"the observation space of {env_id} cannot be flattened to a vector ({reason}); "
+             "this script needs a flat Box")
     env.close()
     action_space, observation_space = env.action_space, env.observation_space
     if isinstance(action_space, (gym.spaces.Discrete, gym.spaces.MultiDiscrete, gym.spaces.MultiBinary)):
@@ -671,7 +674,7 @@ class RunGuard:
 
     def __init__(self, args: Args, run_dir: str, envs, writer: SummaryWriter):
         self.args, self.run_dir, self.envs, self.writer = args, run_dir, envs, writer
-        self.stop_signal = None
+        self.stop_signal, self.closing = None, False
         self.last_print = 0.0
         self.recent_returns = deque(maxlen=20)  # returns of the latest episodes, for the progress line
 
@@ -681,6 +684,8 @@ class RunGuard:
         return self
 
     def request_stop(self, signum, frame):
+        if self.closing:
+            return
         if self.stop_signal:  # a second signal quits at once
             print("\nquitting without a checkpoint", file=sys.stderr)
             raise SystemExit(130 if signum == signal.SIGINT else 143)
@@ -703,14 +708,14 @@ class RunGuard:
 
     def exit_if_stopped(self, global_step: int):
         if self.stop_signal:
+            self.closing = True  # the checkpoint is saved: stop now, whatever signal comes next
             path = f"{self.run_dir}/checkpoint.pt"
             print(f"\ninterrupted at step {global_step:,}; checkpoint saved to {path}\n"
                   f"resume with: {this_command()} --resume {path}")
             raise SystemExit(130 if self.stop_signal == signal.SIGINT else 143)
 
     def __exit__(self, kind, error, traceback):
-        for s, handler in self.previous_handlers.items():
-            signal.signal(s, handler)
+        self.closing = True  # from here a further signal changes nothing: the run is ending either way
         # after an interrupt or an error, async workers are stopped rather than asked, which could wait or fail
         stop_workers = kind is not None and isinstance(self.envs.unwrapped, gym.vector.AsyncVectorEnv)
         with warnings.catch_warnings():  # Gymnasium warns that a step was still pending: it was, and is dropped
@@ -720,6 +725,11 @@ class RunGuard:
             print()
         if kind is not None:
             self.writer.close()
+        # run as a script and stopped by a signal, the process is exiting: one forwarded again (by `timeout`, say)
+        # must not cut that short; called from Python, the caller gets its own handlers back
+        exiting = self.stop_signal is not None and __name__ == "__main__"
+        for s, handler in self.previous_handlers.items():
+            signal.signal(s, signal.SIG_IGN if exiting else handler)
         if kind is FloatingPointError:
             last_good = f"{self.run_dir}/checkpoint.pt"
             fail(f"{error}. Training stopped" + (f"; the last good checkpoint is {last_good}"
@@ -860,6 +870,15 @@ def evaluate(policy, args: Args, video_folder: str | None = None) -> np.ndarray:
     return returns
 
 
+def log_evaluation(writer: SummaryWriter, policy, args: Args, global_step: int, video_folder=None) -> np.ndarray:
+    """Evaluate and log eval/mean_return and eval/std_return at this step (the sweep runner plots them against
+    steps and wall time)."""
+    returns = evaluate(policy, args, video_folder)
+    writer.add_scalar("eval/mean_return", returns.mean(), global_step)
+    writer.add_scalar("eval/std_return", returns.std(), global_step)
+    return returns
+
+
 def evaluate_saved_agent(args: Args, device: torch.device) -> dict:
     """--eval-model: load a saved agent and evaluate its deterministic policy (or, with --play, show it)."""
     saved = load_checkpoint(args.eval_model, args.env_id)
@@ -970,6 +989,7 @@ def finish_run(args: Args, run_dir: str, writer: SummaryWriter, eval_returns: np
     written += glob.glob(f"{run_dir}/policy.png") + glob.glob(f"videos/{os.path.basename(run_dir)}/*.mp4")
     summary = {"env_id": args.env_id, "eval_mean": float(eval_returns.mean()), "eval_std": float(eval_returns.std()),
                "eval_returns": eval_returns.tolist(), "global_step": global_step, "wall_time": wall_time,
+               "start_time": start_time,
                "sps": (global_step - start_step) / train_time, "args": asdict(args)}
     with open(f"{run_dir}/summary.json", "w") as f:
         json.dump(summary, f, indent=1)

@@ -250,23 +250,28 @@ def summarize(runs: list[dict], solved: dict[str, float]) -> list[dict]:
         means = np.array([run["eval_mean"] for run in mine])
         threshold = solved.get(env_id)
         rows.append({"env_id": env_id, "mean": float(means.mean()), "std": float(means.std()), "seeds": len(mine),
+                     "per_seed": means.tolist(),
                      "steps": float(np.median([run["global_step"] for run in mine])),
                      "wall_time": float(np.median([run["wall_time"] for run in mine])),
                      "sps": float(np.median([run["sps"] for run in mine])),
                      "threshold": threshold,
-                     "solved": None if threshold is None else int((means >= threshold).sum())})
+                     "solved": None if threshold is None else int((means >= threshold).sum()),
+                     "reached": [first_reached(run, threshold) for run in mine]})
     return rows
 
 
 def markdown_table(rows: list[dict]) -> str:
     """The rows of `summarize` as a markdown table."""
-    lines = ["| environment | eval return (mean ± std over seeds) | seeds | steps | median wall time (training + evaluation) | "
-             "median steps/s | solved |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| environment | eval return (mean ± std over seeds) | per seed | seeds | steps | "
+             "median wall time (training + evaluation) | median steps/s | solved | first reached (steps, s) |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
         solved = "n/a" if row["threshold"] is None else f"{row['solved']}/{row['seeds']} (≥ {row['threshold']:g})"
-        lines.append(f"| {row['env_id']} | {row['mean']:.1f} ± {row['std']:.1f} | {row['seeds']} | "
-                     f"{row['steps']:,.0f} | {row['wall_time']:.1f} s | {row['sps']:,.0f} | {solved} |")
+        reached = ", ".join("never" if r is None else f"{r[0] / 1e6:.2f}M, {r[1]:,.0f}" for r in row["reached"])
+        lines.append(f"| {row['env_id']} | {row['mean']:.1f} ± {row['std']:.1f} | "
+                     f"{', '.join(f'{value:.1f}' for value in row['per_seed'])} | {row['seeds']} | "
+                     f"{row['steps']:,.0f} | {row['wall_time']:.1f} s | {row['sps']:,.0f} | {solved} | "
+                     f"{reached if row['threshold'] is not None else 'n/a'} |")
     return "\n".join(lines) + "\n"
 
 
@@ -281,6 +286,29 @@ def episodic_returns(run_dir: str, tag: str = "charts/episodic_return") -> tuple
         return np.zeros(0), np.zeros(0)
     events = accumulator.Scalars(tag)
     return np.array([e.step for e in events], float), np.array([e.value for e in events], float)
+
+
+def evaluation_curve(run: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Steps, seconds since the run started, and eval/mean_return of each evaluation of a run (--eval-every),
+    the final one included."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    if not os.path.isdir(run.get("run_dir", "")):
+        return np.zeros(0), np.zeros(0), np.zeros(0)
+    accumulator = EventAccumulator(run["run_dir"], size_guidance={"scalars": 0})
+    accumulator.Reload()
+    if "eval/mean_return" not in accumulator.Tags()["scalars"]:
+        return np.zeros(0), np.zeros(0), np.zeros(0)
+    events = accumulator.Scalars("eval/mean_return")
+    start = run.get("start_time", events[0].wall_time)
+    return (np.array([e.step for e in events], float), np.array([e.wall_time - start for e in events]),
+            np.array([e.value for e in events], float))
+
+
+def first_reached(run: dict, threshold: float | None) -> tuple[float, float] | None:
+    """Steps and seconds at the first evaluation whose mean return reached `threshold` (None if none did)."""
+    steps, seconds, values = evaluation_curve(run)
+    reached = np.flatnonzero(values >= threshold) if threshold is not None else []
+    return (steps[reached[0]], seconds[reached[0]]) if len(reached) else None
 
 
 def smoothed_curve(steps, returns, grid, window: int = 10) -> np.ndarray:
@@ -314,6 +342,26 @@ def plot_curves(env_id: str, grid, curves, threshold: float | None, path: str, t
     fig.savefig(path)
 
 
+def plot_evaluations(env_id: str, evaluations, threshold: float | None, path: str, title: str = ""):
+    """Each seed's deterministic evaluation return against steps (left) and wall time (right), as a PNG."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(9, 3.2), dpi=80)
+    by_steps, by_time = fig.subplots(1, 2, sharey=True)
+    for seed, steps, seconds, values in evaluations:
+        by_steps.plot(steps, values, marker=".", label=f"seed {seed}")
+        by_time.plot(seconds / 60, values, marker=".")
+    for ax, label in ((by_steps, "environment steps"), (by_time, "wall time (minutes)")):
+        if threshold is not None:
+            ax.axhline(threshold, color="gray", linestyle="--", linewidth=1)
+        ax.set_xlabel(label)
+    by_steps.set_ylabel("evaluation return")
+    by_steps.legend(fontsize=7, loc="best")
+    fig.suptitle(title or env_id, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path)
+
+
 def write_report(runs: list[dict], solved: dict[str, float], out_dir: str, script: str, exp_name: str) -> list[dict]:
     """Write `results.md` and one `{env_id}.png` per environment into `out_dir`; return the table's rows."""
     rows = summarize(runs, solved)
@@ -329,11 +377,19 @@ def write_report(runs: list[dict], solved: dict[str, float], out_dir: str, scrip
             plot_curves(row["env_id"], grid, curves, row["threshold"], os.path.join(out_dir, image),
                         f"{row['env_id']}, {script}")
             sections.append(f"![{row['env_id']}]({image})")
+        evaluations = [(run["args"]["seed"], *evaluation_curve(run)) for run in mine]
+        if any(len(steps) > 1 for _, steps, _, _ in evaluations):  # evaluated during training (--eval-every)
+            image = f"{file_name(row['env_id'])}_eval.png"
+            plot_evaluations(row["env_id"], evaluations, row["threshold"], os.path.join(out_dir, image),
+                             f"{row['env_id']}, {script}")
+            sections.append(f"![{row['env_id']} evaluations]({image})")
     with open(os.path.join(out_dir, "results.md"), "w") as f:
         f.write(f"# Benchmark of {script} (runs tagged {exp_name})\n\n"
                 "Evaluation return: the deterministic policy after training, mean ± std over seeds of each "
                 "seed's mean evaluation return. Solved: seeds whose evaluation mean reached the threshold. "
-                "Curves: mean of the last 10 training episodes, averaged over seeds.\n\n"
+                "Curves: mean of the last 10 training episodes, averaged over seeds; where runs evaluated during "
+                "training (--eval-every), each seed's evaluation return against steps and wall time, and the "
+                "steps and seconds at which it first reached the threshold.\n\n"
                 + markdown_table(rows) + "\n" + "\n".join(sections) + "\n")
     return rows
 

@@ -169,6 +169,7 @@ def test_explained_variance(script):
     (dict(gae_lambda=-0.1), "--gae-lambda is -0.1"),
     (dict(clip_coef=0.0), "--clip-coef is 0.0"),
     (dict(checkpoint_every=-1), "--checkpoint-every is -1"),
+    (dict(eval_every=-2), "--eval-every is -2"),
     (dict(seed=-1), "--seed is -1"),
     (dict(num_envs=1, num_steps=4, num_minibatches=4, total_timesteps=64), "cannot be normalized"),
     (dict(eval_model="missing.pt"), "missing.pt: no such file"),

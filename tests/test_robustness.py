@@ -147,8 +147,9 @@ def test_async_run_interrupted_twice_through_its_process_group_exits_130_without
         os.killpg(run.pid, signal.SIGINT)
     out, err = run.communicate(timeout=60)
     assert run.returncode == 130, err
-    assert "Traceback" not in err and "Error" not in err
-    assert err.strip().splitlines()[-1] == "quitting without a checkpoint"
+    assert "Traceback" not in err and "Error" not in err, err
+    # the second signal quits at once, or, if the first already had the checkpoint written, changes nothing
+    assert err.strip().splitlines()[-1] == "quitting without a checkpoint" or "checkpoint saved to" in out, err
 
 
 def test_checkpoints_carry_the_cuda_random_state_where_there_is_one(monkeypatch):

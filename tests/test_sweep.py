@@ -14,7 +14,8 @@ import pytest
 from benchmarks import sweep as sweep_runner
 
 SCRIPT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "ppo_discrete.py")
-TINY = ["--", "--total-timesteps", "2048", "--num-envs", "4", "--num-steps", "64", "--eval-episodes", "2"]
+TINY = ["--", "--total-timesteps", "2048", "--num-envs", "4", "--num-steps", "64", "--eval-episodes", "2",
+        "--eval-every", "4"]
 
 
 def table_means(markdown: str) -> dict[str, float]:
@@ -23,7 +24,8 @@ def table_means(markdown: str) -> dict[str, float]:
 
 
 def summaries(env_id: str) -> list[dict]:
-    return [json.load(open(path)) for path in sorted(glob.glob(f"runs/{env_id}__*/summary.json"))]
+    return [json.load(open(path)) | {"run_dir": os.path.dirname(path)}
+            for path in sorted(glob.glob(f"runs/{env_id}__*/summary.json"))]
 
 
 def is_png(path: str) -> bool:
@@ -57,6 +59,12 @@ def test_sweep_writes_table_and_plots(sweep, monkeypatch):
         assert len(runs) == 2 and all(run["args"]["exp_name"] == "bench_ppo_discrete" for run in runs)
         assert means[env_id] == pytest.approx(np.mean([run["eval_mean"] for run in runs]), abs=0.051)
         assert is_png(f"sweep_results/{env_id}.png")
+        # evaluated at iterations 4 and 8 and after training: plotted against steps and wall time
+        assert is_png(f"sweep_results/{sweep_runner.file_name(env_id)}_eval.png")
+        for run in runs:
+            steps, seconds, values = sweep_runner.evaluation_curve(run)
+            assert steps.tolist() == [1024, 2048, 2048] and values[-1] == pytest.approx(run["eval_mean"])
+            assert 0 < seconds[0] < seconds[1] <= run["wall_time"] + 1
         # one wall time: the live line of each run gives the summary.json figure the table's median is taken of
         for run in runs:
             assert f"{env_id} seed {run['args']['seed']}: done, eval {run['eval_mean']:.1f}, wall time " \
@@ -128,7 +136,8 @@ def test_summarize_statistics():
     assert (cartpole["threshold"], cartpole["solved"]) == (475.0, 2)
     assert (made_up["threshold"], made_up["solved"]) == (-1.0, 0)
     table = sweep_runner.markdown_table([cartpole, made_up])
-    assert "| CartPole-v1 | 460.0 ± 43.2 | 3 | 1,000 | 20.0 s | 1,000 | 2/3 (≥ 475) |" in table
+    assert ("| CartPole-v1 | 460.0 ± 43.2 | 500.0, 400.0, 480.0 | 3 | 1,000 | 20.0 s | 1,000 | 2/3 (≥ 475) | "
+            "never, never, never |") in table  # these made-up runs have no evaluation curves
     assert sweep_runner.summarize(runs[3:], {})[0]["solved"] is None
     assert "| n/a |" in sweep_runner.markdown_table(sweep_runner.summarize(runs[3:], {}))
 
