@@ -66,6 +66,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -78,7 +79,7 @@ import tyro
 
 # Row D's arguments to ppo_continuous_beta.py: the project's documented Pendulum-v1 command.
 PENDULUM_ARGS = ("--env-id", "Pendulum-v1", "--total-timesteps", "100000", "--num-envs", "8", "--num-steps", "128",
-                 "--num-minibatches", "16", "--gamma", "0.95", "--gae-lambda", "0.9", "--activation", "relu")
+                 "--num-minibatches", "4", "--gamma", "0.95", "--gae-lambda", "0.9", "--activation", "relu")
 
 HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the repository root, where the PPO scripts are
 ALL_ROWS = "ABCDE"
@@ -112,6 +113,19 @@ class Args:
     """row E's --total-timesteps, the same for 4 and for 64 environments"""
     breakdown_continuous_timesteps: int = 32_768
     """--total-timesteps of the breakdown's ppo_continuous_beta.py run (ppo_discrete.py runs its default)"""
+    side_by_side: str | None = None
+    """our runs against the anchors', alternating: cleanrl, sb3-cartpole, sb3-pendulum, comma-separated, or all"""
+    cleanrl: str | None = None
+    """path of CleanRL's cleanrl/ppo.py (for --side-by-side cleanrl)"""
+    cleanrl_python: str | None = None
+    """the Python to run CleanRL's ppo.py with (its own environment: CleanRL pins gymnasium 0.29.1)"""
+    sb3_python: str | None = None
+    """a Python with stable-baselines3 installed (for --side-by-side sb3-cartpole, sb3-pendulum)"""
+    pairs: int = 3
+    """alternating pairs (ours, anchor) per match-up; pair i uses seed i"""
+    floor: bool = True
+    """with --side-by-side: also time the floor of each of our runs (environment stepping plus the bare network
+    work it performs, eager and compiled)"""
 
 
 def fail(message: str):
@@ -717,6 +731,187 @@ def run_micro(quick: bool):
 
 # ---------------------------------------------------------------- main
 
+# ---------------------------------------------------------------- side by side: ours against CleanRL and SB3
+
+@dataclass
+class Matchup:
+    """One of our runs against one anchor's, both whole processes from launch to exit."""
+    title: str
+    script: str
+    argv: list[str]
+    anchor: str  # "cleanrl" or "sb3"
+    anchor_argv: list[str]
+    eval_note: str
+
+
+MATCHUPS = {
+    "cleanrl": Matchup(
+        "CartPole-v1 at CleanRL's configuration (4 envs x 128 steps, 4 epochs x 4 mini-batches), 200k steps",
+        "ppo_discrete.py", [*CLEANRL_ARGS, "--ent-coef", "0.01", "--total-timesteps", "200000"],
+        "cleanrl", ["--env-id", "CartPole-v1", "--total-timesteps", "200000", "--no-track", "--no-capture-video"],
+        "CleanRL evaluates nothing; ours evaluates 10 episodes at the end (inside its wall time)"),
+    "sb3-cartpole": Matchup(
+        "CartPole-v1 to a solved, evaluated agent: our defaults against SB3 with rl-zoo's CartPole settings (100k)",
+        "ppo_discrete.py", ["--env-id", "CartPole-v1", "--eval-episodes", "20"],
+        "sb3", ["--env-id", "CartPole-v1", "--eval-episodes", "20"], "both: 20 deterministic episodes"),
+    "sb3-pendulum": Matchup(
+        "Pendulum-v1: README's command against SB3 with rl-zoo's Pendulum-v1 settings (gSDE, 100k)",
+        "ppo_continuous_beta.py", list(PENDULUM_ARGS), "sb3", ["--env-id", "Pendulum-v1", "--eval-episodes", "10"],
+        "both: 10 deterministic episodes"),
+}
+
+
+def timed_process(command: list[str], env: dict) -> Run:
+    """A whole process in a fresh temporary folder, timed from launch to exit; its printed evaluation."""
+    with tempfile.TemporaryDirectory(prefix="speed_") as folder:
+        start = time.perf_counter()
+        done = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+        wall = time.perf_counter() - start
+    if done.returncode != 0:
+        return Run(False, wall, problem=f"exit {done.returncode}: " + " | ".join(done.stderr.strip().splitlines()[-2:]))
+    match = EVAL_LINE.search(done.stdout)
+    return Run(True, wall, float(match.group(2)) if match else None)
+
+
+def anchor_command(matchup: Matchup, args: Args, seed: int) -> list[str]:
+    if matchup.anchor == "cleanrl":
+        if not (args.cleanrl and args.cleanrl_python):
+            fail("--side-by-side cleanrl needs --cleanrl PATH/cleanrl/ppo.py and --cleanrl-python (CleanRL's own "
+                 "Python: it pins gymnasium 0.29.1)")
+        return [args.cleanrl_python, os.path.abspath(args.cleanrl), *matchup.anchor_argv, "--seed", str(seed)]
+    if not args.sb3_python:
+        fail(f"--side-by-side {matchup.anchor} needs --sb3-python, a Python with stable-baselines3 installed")
+    return [args.sb3_python, os.path.join(HERE, "benchmarks", "sb3_driver.py"), *matchup.anchor_argv,
+            "--seed", str(seed)]
+
+
+def seconds_per_call(function, calls: int) -> float:
+    """Median over 3 timings of `calls` calls, per call, after one warm-up call."""
+    function()
+    timings = []
+    for _ in range(3):
+        start = time.perf_counter()
+        for _ in range(calls):
+            function()
+        timings.append((time.perf_counter() - start) / calls)
+    return statistics.median(timings)
+
+
+def floor_of(script: str, argv: list[str]) -> dict:
+    """What the run cannot go below: its environment steps alone (random actions, the same vector env) plus
+    the bare network work it performs (rollout forwards, then mini-batch forward + loss + backward + gradient
+    clipping + Adam step), eager and with the loss compiled, each timed per call and multiplied by the run's
+    counts. Start-up (imports) and evaluation are not in it."""
+    torch = import_torch()
+    if HERE not in sys.path:
+        sys.path.insert(0, HERE)
+    module = importlib.import_module(script.removesuffix(".py"))
+    run_args = tyro.cli(module.Args, args=argv)
+    module.check_args(run_args)
+    torch.set_num_threads(run_args.torch_threads)
+    envs = module.make_env(run_args.env_id, run_args.num_envs, run_args.vectorization_mode, run_args.env_kwargs)
+    envs.reset(seed=0)
+    space = envs.single_action_space
+    discrete = hasattr(space, "n")
+    actions = [envs.action_space.sample() for _ in range(64)]
+    steps = run_args.num_iterations * run_args.num_steps
+    env_calls = min(steps, 5_000)
+    start = time.perf_counter()
+    for i in range(env_calls):
+        envs.step(actions[i % 64])
+    env_seconds = (time.perf_counter() - start) / env_calls * steps
+    obs_dim = envs.single_observation_space.shape[0]
+    envs.close()
+    width = space.n if discrete else space.shape[0]
+    agent = module.Agent(obs_dim, width, run_args.hidden_size, run_args.activation)
+    rollout_obs = torch.randn(run_args.num_envs, obs_dim)
+
+    def rollout_forward():
+        with torch.inference_mode():
+            agent.get_action_and_value(rollout_obs)
+
+    forward = seconds_per_call(rollout_forward, 500) * steps
+    size = run_args.minibatch_size
+    batch = (torch.randn(size, obs_dim), torch.randint(0, width, (size,)) if discrete else torch.rand(size, width)
+             * 0.98 + 0.01, torch.zeros(size), torch.zeros(size), torch.randn(size), torch.randn(size))
+    optimizer = torch.optim.Adam(agent.parameters(), lr=1e-4, eps=1e-5, fused=True)
+    updates = run_args.num_iterations * run_args.update_epochs * run_args.num_minibatches
+    result = {"env": env_seconds, "rollout forward": forward, "steps": steps, "updates": updates}
+    for label, loss_function in (("eager", module.ppo_loss), ("compiled", None)):
+        if loss_function is None:
+            if shutil.which(os.environ.get("CXX", "g++")) is None:
+                continue
+            compile_start = time.perf_counter()
+            loss_function = torch.compile(module.ppo_loss)
+            loss_function(agent, *batch, run_args)[0].backward()
+            result["compile seconds"] = time.perf_counter() - compile_start
+
+        def update():
+            loss = loss_function(agent, *batch, run_args)[0]
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(agent.parameters(), run_args.max_grad_norm, foreach=True)
+            optimizer.step()
+
+        result[f"updates, {label}"] = seconds_per_call(update, 300) * updates
+    return result
+
+
+def run_side_by_side(args: Args):
+    names = list(MATCHUPS) if args.side_by_side == "all" else [n.strip() for n in args.side_by_side.split(",")]
+    unknown = [name for name in names if name not in MATCHUPS]
+    if unknown or args.pairs <= 0:
+        fail(f"--side-by-side {args.side_by_side}: choose from {', '.join(MATCHUPS)} or all, with --pairs >= 1")
+    for name in names:
+        anchor_command(MATCHUPS[name], args, 1)  # refuse a missing anchor before anything runs
+    subprocess.run([sys.executable, "-c", "import torch, gymnasium, tyro, torch.utils.tensorboard"],
+                   env=CHILD_ENV, capture_output=True)  # an unmeasured start-up warms the file cache
+    summary = []
+    for name in names:
+        matchup = MATCHUPS[name]
+        say(f"\n== {name}: {matchup.title} ==")
+        say(f"  ours:   python {matchup.script} {' '.join(matchup.argv)} --seed S")
+        say(f"  anchor: {' '.join(anchor_command(matchup, args, 0)[:-2])} --seed S ({matchup.eval_note})")
+        ours, theirs, ratios = [], [], []
+        for pair in range(1, args.pairs + 1):
+            our_command = [sys.executable, os.path.join(HERE, matchup.script), *matchup.argv, "--seed", str(pair)]
+            jobs = [("ours", our_command, CHILD_ENV), ("anchor", anchor_command(matchup, args, pair), os.environ)]
+            results = {}
+            for who, command, env in (jobs if pair % 2 else jobs[::-1]):  # alternate who goes first
+                results[who] = timed_process(command, dict(env))
+            for who in ("ours", "anchor"):
+                run = results[who]
+                shown = f"{run.wall:6.1f} s, eval {run.eval_mean}" if run.ok else f"FAILED: {run.problem}"
+                say(f"  pair {pair} {who:>6}: {shown}")
+            ours.append(results["ours"])
+            theirs.append(results["anchor"])
+            if results["ours"].ok and results["anchor"].ok:
+                ratios.append(results["anchor"].wall / results["ours"].wall)
+        line = {"name": name, "ratios": ratios, "ours": [r.wall for r in ours if r.ok],
+                "anchor": [r.wall for r in theirs if r.ok], "our_evals": [r.eval_mean for r in ours],
+                "anchor_evals": [r.eval_mean for r in theirs]}
+        if args.floor:
+            floor = floor_of(matchup.script, matchup.argv)
+            eager = floor["env"] + floor["rollout forward"] + floor["updates, eager"]
+            say(f"  floor of our run ({floor['steps']:,} env steps, {floor['updates']:,} updates): environment "
+                f"{floor['env']:.1f} s + rollout forwards {floor['rollout forward']:.1f} s + updates "
+                f"{floor['updates, eager']:.1f} s eager = {eager:.1f} s"
+                + (f"; updates compiled {floor['updates, compiled']:.1f} s (+ {floor['compile seconds']:.0f} s to "
+                   f"compile) = {eager - floor['updates, eager'] + floor['updates, compiled']:.1f} s"
+                   if "updates, compiled" in floor else ""))
+            if line["ours"]:
+                say(f"  our median run is {statistics.median(line['ours']) / eager:.2f}x the eager floor "
+                    "(the rest: start-up, evaluation, logging, the loop itself)")
+        summary.append(line)
+    say("\n== side by side: anchor wall time / ours, per pair (min / median / max) ==")
+    for line in summary:
+        spread = lambda values, show: " / ".join(show(v) for v in (min(values), statistics.median(values),  # noqa
+                                                                    max(values))) if values else "n/a"
+        say(f"  {line['name']:<13} ratio {spread(line['ratios'], times):<24} ours {spread(line['ours'], seconds):<24} "
+            f"anchor {spread(line['anchor'], seconds):<24} evals ours {line['our_evals']} anchor {line['anchor_evals']}")
+    say("(target: >= 3x; our runs use 1 torch thread as their default, the anchors their own defaults)")
+
+
 def machine_report():
     cores = os.cpu_count() or 1
     say(f"python {platform.python_version()} on {platform.machine()}, {cores} CPU cores; "
@@ -729,6 +924,10 @@ def machine_report():
 
 
 def main(args: Args):
+    if args.side_by_side:
+        machine_report()
+        run_side_by_side(args)
+        return
     everything = args.rows is None and not args.breakdown and not args.micro
     rows = ALL_ROWS if everything else (parse_rows(args.rows) if args.rows is not None else "")
     runs = args.runs if args.runs is not None else (1 if args.quick else 5)
