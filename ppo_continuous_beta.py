@@ -290,7 +290,7 @@ def train(args: Args) -> dict:
     envs = gym.wrappers.vector.NormalizeReward(envs, gamma=args.gamma) if args.norm_reward else envs
     obs_rms = RunningMeanStd(shape=(obs_dim,)) if args.norm_obs else None  # saved with the agent, frozen to evaluate
     agent = Agent(obs_dim, action_dim, args.hidden_size, args.activation, args.deterministic_action).to(device)
-    # fused: one kernel updates every parameter, ~15% faster per step than the default for-loop
+    # fused: one kernel updates every parameter, the fastest of Adam's implementations measured here on a CPU
     optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5, fused=True)
     policy = deterministic_policy(agent, device, obs_rms, action_low, action_high)  # for evaluation and pictures
     loss_function = torch.compile(ppo_loss) if args.compile else ppo_loss  # compiling pays off only on long runs

@@ -251,7 +251,7 @@ def train(args: Args) -> dict:
     obs_dim, n_actions = envs.single_observation_space.shape[0], int(envs.single_action_space.n)
     first_action = int(envs.single_action_space.start)  # Discrete(n, start=k) numbers its actions k..k+n-1
     agent = Agent(obs_dim, n_actions, args.hidden_size, args.activation).to(device)
-    # fused: one kernel updates every parameter, ~15% faster per step than the default for-loop
+    # fused: one kernel updates every parameter, the fastest of Adam's implementations measured here on a CPU
     optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5, fused=True)
     loss_function = torch.compile(ppo_loss) if args.compile else ppo_loss  # compiling pays off only on long runs
     global_step, start_iteration = restore(checkpoint, agent, optimizer) if checkpoint else (0, 1)
