@@ -256,7 +256,9 @@ def summarize(runs: list[dict], solved: dict[str, float]) -> list[dict]:
                      "sps": float(np.median([run["sps"] for run in mine])),
                      "threshold": threshold,
                      "solved": None if threshold is None else int((means >= threshold).sum()),
-                     "reached": [first_reached(run, threshold) for run in mine]})
+                     # only runs that evaluated during training (--eval-every) say when they first got there
+                     "reached": ([first_reached(run, threshold) for run in mine]
+                                 if any(len(evaluation_curve(run)[0]) > 1 for run in mine) else None)})
     return rows
 
 
@@ -267,7 +269,8 @@ def markdown_table(rows: list[dict]) -> str:
              "|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
         solved = "n/a" if row["threshold"] is None else f"{row['solved']}/{row['seeds']} (≥ {row['threshold']:g})"
-        reached = ", ".join("never" if r is None else f"{r[0] / 1e6:.2f}M, {r[1]:,.0f}" for r in row["reached"])
+        reached = "n/a" if row["reached"] is None else "; ".join(
+            "never" if r is None else f"{r[0] / 1e6:.2f}M, {r[1]:,.0f} s" for r in row["reached"])
         lines.append(f"| {row['env_id']} | {row['mean']:.1f} ± {row['std']:.1f} | "
                      f"{', '.join(f'{value:.1f}' for value in row['per_seed'])} | {row['seeds']} | "
                      f"{row['steps']:,.0f} | {row['wall_time']:.1f} s | {row['sps']:,.0f} | {solved} | "

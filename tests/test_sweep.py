@@ -137,7 +137,7 @@ def test_summarize_statistics():
     assert (made_up["threshold"], made_up["solved"]) == (-1.0, 0)
     table = sweep_runner.markdown_table([cartpole, made_up])
     assert ("| CartPole-v1 | 460.0 ± 43.2 | 500.0, 400.0, 480.0 | 3 | 1,000 | 20.0 s | 1,000 | 2/3 (≥ 475) | "
-            "never, never, never |") in table  # these made-up runs have no evaluation curves
+            "n/a |") in table  # these made-up runs never evaluated during training
     assert sweep_runner.summarize(runs[3:], {})[0]["solved"] is None
     assert "| n/a |" in sweep_runner.markdown_table(sweep_runner.summarize(runs[3:], {}))
 
