@@ -253,6 +253,7 @@ def train(args: Args) -> dict:
     agent = Agent(obs_dim, n_actions, args.hidden_size, args.activation).to(device)
     # fused: one kernel updates every parameter, the fastest of Adam's implementations measured here on a CPU
     optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5, fused=True)
+    policy = deterministic_policy(agent, device, first_action)  # for evaluation
     loss_function = torch.compile(ppo_loss) if args.compile else ppo_loss  # compiling pays off only on long runs
     global_step, start_iteration = restore(checkpoint, agent, optimizer) if checkpoint else (0, 1)
     writer = SummaryWriter(run_dir, purge_step=global_step + 1 if checkpoint else None)  # drop what came after it
@@ -350,7 +351,7 @@ def train(args: Args) -> dict:
             writer.add_scalar("losses/explained_variance", explained_variance(b_values, b_returns), global_step)
             writer.add_scalar("charts/SPS", sps, global_step)
             if args.eval_every and iteration % args.eval_every == 0:
-                log_evaluation(writer, deterministic_policy(agent, device, first_action), args, global_step)
+                log_evaluation(writer, policy, args, global_step)
             guard.show_progress(global_step, sps, final=iteration == args.num_iterations)
 
             if guard.stop_signal or args.checkpoint_every and iteration % args.checkpoint_every == 0:
@@ -359,7 +360,6 @@ def train(args: Args) -> dict:
     train_time = time.time() - start_time
 
     # Evaluation of the deterministic policy on fresh environments, then saving
-    policy = deterministic_policy(agent, device, first_action)
     video_folder = f"videos/{run_name}" if args.capture_video else None
     eval_returns = log_evaluation(writer, policy, args, global_step, video_folder)
     if args.save_model:
