@@ -10,7 +10,6 @@ swing-up pendulum of pendulum_env.py), `make_env` (vectorized environments with 
 `train`: set-up, rollout with truncation bootstrapping, GAE, the update epochs, logging. PPO ends at the banner
 "Below: what keeps a run safe and usable"; after it come the checks, the interrupt guard, checkpoints,
 evaluation, the progress line, the policy picture and the summary.
-
 Papers: PPO, Schulman et al. 2017, arXiv:1707.06347; GAE, Schulman et al. 2016, arXiv:1506.02438; the Beta
 policy, Chou et al. 2017, ICML.
 """
@@ -195,14 +194,16 @@ class Agent(nn.Module):
         beta = 1.0 + nn.functional.softplus(self.beta_head(hidden))
         return alpha, beta
 
-    def get_action_and_value(self, obs: torch.Tensor, action: torch.Tensor | None = None):
-        """Sample u in [0, 1]^d (or score a given one): u, log pi(u|s), entropy, V(s), summed over dimensions."""
-        alpha, beta = self.get_alpha_beta(obs)
-        distribution = torch.distributions.Beta(alpha, beta, validate_args=False)
-        if action is None:
-            action = distribution.sample().clamp(self.sample_eps, 1.0 - self.sample_eps)
-        log_prob = distribution.log_prob(action).sum(-1)
-        return action, log_prob, distribution.entropy().sum(-1), self.get_value(obs)
+    def get_action_and_value(self, obs: torch.Tensor):
+        """Rollout: sample u in [0, 1]^d; u, log pi(u|s) and V(s) (the entropy only the update needs)."""
+        distribution = torch.distributions.Beta(*self.get_alpha_beta(obs), validate_args=False)
+        action = distribution.sample().clamp(self.sample_eps, 1.0 - self.sample_eps)
+        return action, distribution.log_prob(action).sum(-1), self.get_value(obs)
+
+    def evaluate_actions(self, obs: torch.Tensor, action: torch.Tensor):
+        """Update: log pi(u|s) and entropy of stored samples under the current policy (sums over dimensions), V(s)."""
+        distribution = torch.distributions.Beta(*self.get_alpha_beta(obs), validate_args=False)
+        return distribution.log_prob(action).sum(-1), distribution.entropy().sum(-1), self.get_value(obs)
 
     def act_deterministic(self, obs: torch.Tensor) -> torch.Tensor:
         """The mode (alpha - 1) / (alpha + beta - 2), the most likely u as argmax is for a categorical policy;
@@ -257,7 +258,7 @@ def value_loss(new_values, old_values, returns, clip_coef: float, clip_vloss: bo
 
 def ppo_loss(agent, obs, actions, old_logprobs, old_values, advantages, returns, args):
     """One mini-batch's loss to minimise, -(L^CLIP - c1 L^VF + c2 S), and its parts for logging."""
-    _, newlogprob, entropy, newvalue = agent.get_action_and_value(obs, actions)
+    newlogprob, entropy, newvalue = agent.evaluate_actions(obs, actions)
     logratio = newlogprob - old_logprobs
     ratio = logratio.exp()  # r_t(theta)
     if args.norm_adv:
@@ -320,7 +321,7 @@ def train(args: Args) -> dict:
                 global_step += args.num_envs
                 obs[step] = next_obs
                 with torch.inference_mode():
-                    action, logprob, _, value = agent.get_action_and_value(next_obs)
+                    action, logprob, value = agent.get_action_and_value(next_obs)
                 actions[step], logprobs[step], values[step] = action, logprob, value
                 env_obs, reward, terminations, truncations, infos = envs.step(
                     to_env_action(action.cpu().numpy(), action_low, action_high))
@@ -365,9 +366,6 @@ def train(args: Args) -> dict:
                         agent, b_obs[mb_inds], b_actions[mb_inds], b_logprobs[mb_inds], b_values[mb_inds],
                         b_advantages[mb_inds], b_returns[mb_inds], args)
                     with torch.no_grad():
-                        # KL estimators from http://joschu.net/blog/kl-approx.html
-                        old_approx_kl = (-logratio).mean()
-                        approx_kl = ((ratio - 1) - logratio).mean()
                         clipfracs.append(((ratio - 1.0).abs() > args.clip_coef).float().mean())
 
                     optimizer.zero_grad()
@@ -377,6 +375,8 @@ def train(args: Args) -> dict:
                     check_update(loss, grad_norm, iteration)
                     optimizer.step()
 
+                with torch.no_grad():  # KL estimators, on the epoch's last mini-batch: joschu.net/blog/kl-approx.html
+                    old_approx_kl, approx_kl = (-logratio).mean(), ((ratio - 1) - logratio).mean()
                 if args.target_kl is not None and approx_kl > args.target_kl:
                     break
 
@@ -661,7 +661,7 @@ def check_network_output(values: torch.Tensor, logprobs: torch.Tensor, iteration
 
 
 def check_update(loss: torch.Tensor, grad_norm: torch.Tensor, iteration: int):
-    if not (torch.isfinite(loss) and torch.isfinite(grad_norm)):
+    if not (np.isfinite(loss.item()) and np.isfinite(grad_norm.item())):  # .item(): cheaper than torch.isfinite
         quantity, value = ("loss", loss.item()) if not torch.isfinite(loss) else ("gradient norm", grad_norm.item())
         raise FloatingPointError(f"the {quantity} became {value} at iteration {iteration}; "
                                  "try a lower --learning-rate")

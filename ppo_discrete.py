@@ -5,7 +5,6 @@ Read it top to bottom, in the order PPO runs: `Args` (every setting; `--help` pr
 (`compute_gae`, the clipped losses, `ppo_loss`), then `train`: set-up, rollout with truncation bootstrapping, GAE,
 the update epochs, logging. PPO ends at the banner "Below: what keeps a run safe and usable"; after it come the
 checks, the interrupt guard, checkpoints, evaluation, the progress line and the summary.
-
 Papers: PPO, Schulman et al. 2017, arXiv:1707.06347; GAE, Schulman et al. 2016, arXiv:1506.02438.
 """
 
@@ -163,18 +162,19 @@ class Agent(nn.Module):
     def get_value(self, obs: torch.Tensor) -> torch.Tensor:
         return self.critic(obs).squeeze(-1)
 
-    def get_action_and_value(self, obs: torch.Tensor, action: torch.Tensor | None = None):
-        """Sample an action (or score a given one): action, log pi(a|s), entropy, V(s)."""
+    def get_action_and_value(self, obs: torch.Tensor):
+        """Rollout: sample an action; the action, log pi(a|s) and V(s) (the entropy only the update needs)."""
         logits = self.actor(obs)
-        log_probs = torch.log_softmax(logits, dim=-1)
-        if action is None:
-            # Gumbel-max trick: the argmax of logits + Gumbel noise is a categorical
-            # sample, without the overhead of a torch.distributions object per step.
-            gumbel = -torch.log(-torch.log(torch.rand_like(logits)))
-            action = torch.argmax(logits + gumbel, dim=-1)
+        # Gumbel-max trick: argmax(logits + Gumbel noise) is a categorical sample, with no distribution object
+        action = torch.argmax(logits - torch.log(-torch.log(torch.rand_like(logits))), dim=-1)
+        log_prob = torch.log_softmax(logits, dim=-1).gather(-1, action.unsqueeze(-1)).squeeze(-1)
+        return action, log_prob, self.get_value(obs)
+
+    def evaluate_actions(self, obs: torch.Tensor, action: torch.Tensor):
+        """Update: log pi(a|s) and entropy of the stored actions under the current policy, and V(s)."""
+        log_probs = torch.log_softmax(self.actor(obs), dim=-1)
         log_prob = log_probs.gather(-1, action.unsqueeze(-1)).squeeze(-1)
-        entropy = -(log_probs.exp() * log_probs).sum(-1)
-        return action, log_prob, entropy, self.get_value(obs)
+        return log_prob, -(log_probs.exp() * log_probs).sum(-1), self.get_value(obs)
 
     def act_deterministic(self, obs: torch.Tensor) -> torch.Tensor:
         """The most likely action (argmax of the logits)."""
@@ -220,7 +220,7 @@ def value_loss(new_values, old_values, returns, clip_coef: float, clip_vloss: bo
 
 def ppo_loss(agent, obs, actions, old_logprobs, old_values, advantages, returns, args):
     """One mini-batch's loss to minimise, -(L^CLIP - c1 L^VF + c2 S), and its parts for logging."""
-    _, newlogprob, entropy, newvalue = agent.get_action_and_value(obs, actions)
+    newlogprob, entropy, newvalue = agent.evaluate_actions(obs, actions)
     logratio = newlogprob - old_logprobs
     ratio = logratio.exp()  # r_t(theta)
     if args.norm_adv:
@@ -281,7 +281,7 @@ def train(args: Args) -> dict:
                 global_step += args.num_envs
                 obs[step] = next_obs
                 with torch.inference_mode():
-                    action, logprob, _, value = agent.get_action_and_value(next_obs)
+                    action, logprob, value = agent.get_action_and_value(next_obs)
                 actions[step], logprobs[step], values[step] = action, logprob, value
                 env_obs, reward, terminations, truncations, infos = envs.step(action.cpu().numpy() + first_action)
                 check_env_output(env_obs, reward, args.env_id, global_step)
@@ -324,9 +324,6 @@ def train(args: Args) -> dict:
                         agent, b_obs[mb_inds], b_actions[mb_inds], b_logprobs[mb_inds], b_values[mb_inds],
                         b_advantages[mb_inds], b_returns[mb_inds], args)
                     with torch.no_grad():
-                        # KL estimators from http://joschu.net/blog/kl-approx.html
-                        old_approx_kl = (-logratio).mean()
-                        approx_kl = ((ratio - 1) - logratio).mean()
                         clipfracs.append(((ratio - 1.0).abs() > args.clip_coef).float().mean())
 
                     optimizer.zero_grad()
@@ -336,6 +333,8 @@ def train(args: Args) -> dict:
                     check_update(loss, grad_norm, iteration)
                     optimizer.step()
 
+                with torch.no_grad():  # KL estimators, on the epoch's last mini-batch: joschu.net/blog/kl-approx.html
+                    old_approx_kl, approx_kl = (-logratio).mean(), ((ratio - 1) - logratio).mean()
                 if args.target_kl is not None and approx_kl > args.target_kl:
                     break
 
@@ -607,7 +606,7 @@ def check_network_output(values: torch.Tensor, logprobs: torch.Tensor, iteration
 
 
 def check_update(loss: torch.Tensor, grad_norm: torch.Tensor, iteration: int):
-    if not (torch.isfinite(loss) and torch.isfinite(grad_norm)):
+    if not (np.isfinite(loss.item()) and np.isfinite(grad_norm.item())):  # .item(): cheaper than torch.isfinite
         quantity, value = ("loss", loss.item()) if not torch.isfinite(loss) else ("gradient norm", grad_norm.item())
         raise FloatingPointError(f"the {quantity} became {value} at iteration {iteration}; "
                                  "try a lower --learning-rate")

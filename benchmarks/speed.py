@@ -41,7 +41,7 @@ functions wrapped with timers at run time (the scripts are not modified), and tr
 split into: environment stepping during the rollout (`step` of the vector env that `make_env`
 returns), policy forward passes under inference mode (`Agent.get_action_and_value` / `get_value`:
 the rollout's, the truncation bootstrap's and the last value before GAE), GAE (`compute_gae`), the
-update's forward (`get_action_and_value` outside inference mode), its losses
+update's forward (`evaluate_actions`), its losses
 (`clipped_surrogate_loss`, `value_loss`), backward (`torch.Tensor.backward`), the optimizer
 (`Adam.step`, `Adam.zero_grad`, `nn.utils.clip_grad_norm_`), logging (the `SummaryWriter` the script
 uses: creation, `add_scalar`, `add_text`, `add_image`, `close`, and the policy picture's
@@ -447,7 +447,7 @@ COMPONENTS = (
     ("env", "environment stepping (rollout)"),
     ("rollout_forward", "policy forward, inference mode (rollout)"),
     ("gae", "GAE (compute_gae)"),
-    ("update_forward", "update: forward (get_action_and_value)"),
+    ("update_forward", "update: forward (evaluate_actions)"),
     ("losses", "update: losses (surrogate, value)"),
     ("backward", "update: backward (Tensor.backward)"),
     ("optimizer", "update: optimizer (Adam.step, zero_grad, clip)"),
@@ -485,7 +485,8 @@ def instrument(module, clock: Clock, torch) -> Patches:
 
     patches.replace(torch.optim.Adam, "__init__", adam_init)
     forward = lambda: "rollout_forward" if torch.is_inference_mode_enabled() else "update_forward"  # noqa: E731
-    patches.wrap(module.Agent, "get_action_and_value", clock, forward)
+    patches.wrap(module.Agent, "get_action_and_value", clock, "rollout_forward")
+    patches.wrap(module.Agent, "evaluate_actions", clock, "update_forward")
     patches.wrap(module.Agent, "get_value", clock, forward)
     patches.wrap(module, "compute_gae", clock, "gae")
     patches.wrap(module, "clipped_surrogate_loss", clock, "losses")
@@ -637,7 +638,7 @@ def run_micro(quick: bool):
     optimizer = torch.optim.Adam(agent.parameters(), lr=2.5e-3, eps=1e-5)
     batch_obs, batch_actions = torch.randn(256, 4), torch.randint(0, 2, (256,))
     with torch.no_grad():
-        _, old_logprobs, _, old_values = agent.get_action_and_value(batch_obs, batch_actions)
+        old_logprobs, _, old_values = agent.evaluate_actions(batch_obs, batch_actions)
     advantages, returns = torch.randn(256), torch.randn(256)
     loss_args = discrete.Args(norm_adv=True, clip_vloss=True, ent_coef=0.0)
 
@@ -672,8 +673,7 @@ def run_micro(quick: bool):
         torch.distributions.Categorical(logits=logits, validate_args=False).sample()
 
     def gumbel_max():  # as ppo_discrete.Agent.get_action_and_value samples
-        gumbel = -torch.log(-torch.log(torch.rand_like(logits)))
-        torch.argmax(logits + gumbel, dim=-1)
+        torch.argmax(logits - torch.log(-torch.log(torch.rand_like(logits))), dim=-1)
 
     alpha = 1.0 + torch.nn.functional.softplus(torch.randn(8, 1))
     beta = 1.0 + torch.nn.functional.softplus(torch.randn(8, 1))

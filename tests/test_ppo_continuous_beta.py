@@ -42,13 +42,16 @@ def test_samples_stay_inside_eps_and_log_probabilities_are_finite_at_both_ends()
     agent = Agent(obs_dim=3, action_dim=1)
     # push alpha to ~60: the Beta mass sits against 1, where float32 samples round to 1.0
     torch.nn.init.constant_(agent.alpha_head.bias, 60.0)
-    u, log_prob, entropy, _ = agent.get_action_and_value(torch.zeros(5000, 3))
+    u, log_prob, _ = agent.get_action_and_value(torch.zeros(5000, 3))
     eps = Agent.sample_eps
     assert u.min() >= eps and u.max() <= 1 - eps
-    assert torch.isfinite(log_prob).all() and torch.isfinite(entropy).all()
-    # a stored action at either end of [eps, 1 - eps] scores finitely too
+    assert torch.isfinite(log_prob).all()
+    # the update scores the stored samples finitely, and a stored action at either end of [eps, 1 - eps] too
+    log_prob_again, entropy, _ = agent.evaluate_actions(torch.zeros(5000, 3), u)
+    torch.testing.assert_close(log_prob_again, log_prob)
+    assert torch.isfinite(entropy).all()
     for end in (eps, 1 - eps):
-        _, log_prob, _, _ = agent.get_action_and_value(torch.zeros(1, 3), torch.full((1, 1), end))
+        log_prob, _, _ = agent.evaluate_actions(torch.zeros(1, 3), torch.full((1, 1), end))
         assert torch.isfinite(log_prob).all()
 
 
@@ -56,7 +59,7 @@ def test_log_probability_and_entropy_sum_over_action_dimensions():
     torch.manual_seed(1)
     agent = Agent(obs_dim=3, action_dim=2)
     obs, u = torch.randn(4, 3), torch.rand(4, 2) * 0.9 + 0.05
-    _, log_prob, entropy, _ = agent.get_action_and_value(obs, u)
+    log_prob, entropy, _ = agent.evaluate_actions(obs, u)
     alpha, beta = agent.get_alpha_beta(obs)
     per_dimension = torch.distributions.Beta(alpha, beta)
     torch.testing.assert_close(log_prob, per_dimension.log_prob(u).sum(-1))
