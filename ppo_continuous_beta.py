@@ -91,7 +91,7 @@ class Args:
     """how environments are vectorized: `auto` takes the env's native vector implementation when it supports same-step autoreset, else `sync`"""
     anneal_lr: bool = True
     """if toggled, anneal the learning rate linearly to zero"""
-    gamma: float = 0.98
+    gamma: float = 0.99
     """discount factor gamma"""
     gae_lambda: float = 0.95
     """lambda of generalized advantage estimation"""
