@@ -121,8 +121,8 @@ class Args:
     """width of the two hidden layers of the actor and of the critic"""
     activation: Literal["tanh", "relu"] = "tanh"
     """nonlinearity of those hidden layers"""
-    deterministic_action: Literal["mode", "mean"] = "mode"
-    """action of evaluation, play and the policy picture: the Beta's most likely value, or its mean"""
+    deterministic_action: Literal["mode", "mean"] | None = None
+    """action of evaluation, play and the policy picture: the Beta's mode (default) or mean; --eval-model: the agent's own unless given"""
     norm_obs: bool = False
     """if toggled, normalize observations by running mean and std (frozen for evaluation)"""
     norm_reward: bool = True
@@ -510,6 +510,8 @@ def check_args(args: Args):
         fail(f"--seed is {args.seed}; Gymnasium seeds must be non-negative integers")
     if args.play and args.eval_model is None:
         fail("--play shows a saved agent; give it one with --eval-model PATH")
+    if args.deterministic_action is None and args.eval_model is None:  # a saved agent keeps its own unless given
+        args.deterministic_action = "mode"
     compiler = os.environ.get("CXX", "clang++" if sys.platform == "darwin" else "g++")  # what torch.compile calls
     if args.compile and shutil.which(compiler) is None:
         fail(f"--compile needs the C++ compiler {compiler} to build its kernels; install it, name another in $CXX, "
@@ -883,6 +885,8 @@ def log_evaluation(writer: SummaryWriter, policy, args: Args, global_step: int, 
 def evaluate_saved_agent(args: Args, device: torch.device) -> dict:
     """--eval-model: load a saved agent and evaluate its deterministic policy (or, with --play, show it)."""
     saved = load_checkpoint(args.eval_model, args.env_id)
+    if args.deterministic_action:  # evaluate at the mode or the mean as asked, not as the agent was saved
+        saved["args"]["deterministic_action"] = args.deterministic_action
     policy = saved_policy(saved, args.eval_model, device)
     args.env_kwargs = args.env_kwargs or tuple(saved["args"].get("env_kwargs", ()))  # the agent's own env, unless given
     if args.play:

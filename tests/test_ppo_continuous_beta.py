@@ -98,6 +98,17 @@ def test_the_deterministic_action_is_saved_with_the_agent_and_used_on_load(choic
     assert ppo_continuous_beta.load_agent(saved, "agent.pt", torch.device("cpu")).deterministic_action == choice
     evaluated = train(tiny(eval_model=f"{result['run_dir']}/agent.pt"))  # the default would be the mode
     np.testing.assert_array_equal(evaluated["eval_returns"], result["eval_returns"])
+    # asked for the other action, --eval-model evaluates at that one instead: the returns of a policy built from
+    # the same network at that action
+    other = {"mode": "mean", "mean": "mode"}[choice]
+    evaluated = train(tiny(eval_model=f"{result['run_dir']}/agent.pt", deterministic_action=other))
+    agent = ppo_continuous_beta.load_agent(saved, "agent.pt", torch.device("cpu"))
+    agent.deterministic_action = other
+    space = gym.make("SwingUpPendulum-v0").action_space
+    expected = ppo_continuous_beta.evaluate(ppo_continuous_beta.deterministic_policy(
+        agent, torch.device("cpu"), None, space.low, space.high), tiny())
+    np.testing.assert_array_equal(evaluated["eval_returns"], expected)
+    assert not np.array_equal(expected, result["eval_returns"])
 
 
 def test_affine_map_onto_asymmetric_bounds():

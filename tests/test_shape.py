@@ -19,7 +19,8 @@ SCRIPTS = {"ppo_discrete.py": 280, "ppo_continuous_beta.py": 320}  # script: lin
 BANNER = "# " + "-" * 52 + " Below: what keeps a run safe and usable, not PPO itself"
 # Top-level definitions whose text differs between the scripts because the action spaces do
 DIFFER_BY_DESIGN = {"Args", "Agent", "make_one_env", "train", "check_args", "check_env", "saved_agent", "restore",
-                    "load_agent", "deterministic_policy", "saved_policy", "play"}
+                    "load_agent", "deterministic_policy", "saved_policy", "play",
+                    "evaluate_saved_agent"}
 
 
 def source(script: str) -> str:
