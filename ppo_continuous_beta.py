@@ -510,7 +510,7 @@ def check_args(args: Args):
         fail(f"--seed is {args.seed}; Gymnasium seeds must be non-negative integers")
     if args.play and args.eval_model is None:
         fail("--play shows a saved agent; give it one with --eval-model PATH")
-    if args.deterministic_action is None and args.eval_model is None:  # a saved agent keeps its own unless given
+    if args.deterministic_action is None and not (args.eval_model or args.resume):  # saved ones keep their own
         args.deterministic_action = "mode"
     compiler = os.environ.get("CXX", "clang++" if sys.platform == "darwin" else "g++")  # what torch.compile calls
     if args.compile and shutil.which(compiler) is None:

@@ -66,6 +66,17 @@ def test_resume_names_the_flags_the_checkpoint_overrides(capsys):
     assert warning == "warning: --resume continues with the checkpoint's settings; ignored: --learning-rate 0.1"
 
 
+def test_resuming_a_beta_run_at_the_mean_warns_of_nothing_not_given(capsys):
+    """--deterministic-action is not given, so the checkpoint's "mean" overrides nothing the user asked for."""
+    args = ppo_continuous_beta.Args(num_envs=4, num_steps=32, total_timesteps=128 * 3, checkpoint_every=2,
+                                    eval_episodes=1, deterministic_action="mean")
+    checkpoint = f"{ppo_continuous_beta.train(args)['run_dir']}/checkpoint.pt"
+    capsys.readouterr()
+    result = ppo_continuous_beta.train(ppo_continuous_beta.Args(resume=checkpoint))
+    assert not [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning")]
+    assert json.load(open(f"{result['run_dir']}/summary.json"))["args"]["deterministic_action"] == "mean"
+
+
 def test_cuda_without_a_gpu_is_recorded_as_the_cpu():
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
