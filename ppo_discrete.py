@@ -69,9 +69,9 @@ class Args:
     """total environment steps of training (1e5 and 100_000 are read as 100000)"""
     learning_rate: float = 2.5e-3
     """learning rate of the Adam optimizer"""
-    num_envs: int = 8
+    num_envs: int = 16
     """number of environments stepped together"""
-    num_steps: int = 32
+    num_steps: int = 16
     """steps per environment in each rollout"""
     vectorization_mode: Literal["auto", "sync", "async", "vector_entry_point"] = "auto"
     """how environments are vectorized: `auto` takes the env's native vector implementation when it supports same-step autoreset, else `sync`"""
