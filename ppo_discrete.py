@@ -67,7 +67,7 @@ class Args:
     """id of the Gymnasium environment"""
     total_timesteps: "StepCount" = 100_000
     """total environment steps of training (1e5 and 100_000 are read as 100000)"""
-    learning_rate: float = 2.5e-3
+    learning_rate: float = 3.5e-3
     """learning rate of the Adam optimizer"""
     num_envs: int = 16
     """number of environments stepped together"""
@@ -83,7 +83,7 @@ class Args:
     """lambda of generalized advantage estimation"""
     num_minibatches: int = 4
     """number of mini-batches per epoch"""
-    update_epochs: int = 4
+    update_epochs: int = 2
     """number of passes over the batch per update"""
     norm_adv: bool = True
     """if toggled, normalize advantages per mini-batch"""

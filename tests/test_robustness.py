@@ -60,7 +60,7 @@ def test_interrupted_run_checkpoints_and_resumes_to_the_end(case, signum, exit_c
     # one curve, in the same run directory, every iteration logged once: no gap, no repeat
     steps = [step for step, _ in read_scalars(run_dir)["charts/learning_rate"]]
     assert steps == list(range(256, 51200 + 1, 256))
-    # and the learning-rate schedule picks up where it stopped: linear from 2.5e-3 (discrete) / 1e-3 down
+    # and the learning-rate schedule picks up where it stopped: linear from 3.5e-3 (discrete) / 1e-3 down
     rates = [value for _, value in read_scalars(run_dir)["charts/learning_rate"]]
     assert all(later < earlier for earlier, later in zip(rates, rates[1:]))
 

@@ -39,7 +39,7 @@ def test_side_by_side_refuses_a_missing_anchor_before_running_anything(capsys):
 
 
 def test_the_floor_counts_the_work_of_the_run():
-    """CartPole defaults for 2,048 steps: 8 iterations of 16 x 16 steps, 4 epochs x 4 mini-batches each."""
+    """CartPole defaults for 2,048 steps: 8 iterations of 16 x 16 steps, 2 epochs x 4 mini-batches each."""
     floor = speed.floor_of("ppo_discrete.py", ["--total-timesteps", "2048"])
-    assert floor["steps"] == 8 * 16 and floor["updates"] == 8 * 4 * 4
+    assert floor["steps"] == 8 * 16 and floor["updates"] == 8 * 2 * 4
     assert all(floor[key] > 0 for key in ("env", "rollout forward", "updates, eager"))
