@@ -4,12 +4,11 @@ A Gaussian policy puts probability on actions outside the bounds, which the envi
 distribution lives on [0, 1] and is mapped onto each action dimension's [low, high], so every sampled action is
 legal and its log-probability is that of the action the environment acts on.
 
-Read it top to bottom, in the order PPO runs: `Args` (every setting; `--help` prints them; the default env is the
-swing-up pendulum of pendulum_env.py), `make_env` (vectorized environments with same-step autoreset), `Agent`
-(critic and Beta actor), the algorithm's pure functions (`compute_gae`, the clipped losses, `ppo_loss`), then
-`train`: set-up, rollout with truncation bootstrapping, GAE, the update epochs, logging. PPO ends at the banner
-"Below: what keeps a run safe and usable"; after it come the checks, the interrupt guard, checkpoints,
-evaluation, the progress line, the policy picture and the summary.
+Read it top to bottom, in PPO's order: `Args` (every setting; `--help` prints them; the default env is the
+swing-up pendulum of pendulum_env.py), `make_env` (vector envs, same-step autoreset), `Agent` (critic and Beta
+actor), the pure functions (`compute_gae`, the losses, `ppo_loss`), then `train`: set-up, rollout with truncation
+bootstrapping, GAE, the update epochs, logging. PPO ends at the banner "Below: what keeps a run safe and usable";
+then come checks, interrupts, checkpoints, evaluation, the policy picture and the summary.
 Papers: PPO, Schulman et al. 2017, arXiv:1707.06347; GAE, Schulman et al. 2016, arXiv:1506.02438; the Beta
 policy, Chou et al. 2017, ICML.
 """
@@ -18,6 +17,7 @@ import ast
 import difflib
 import glob
 import functools
+import inspect
 import json
 import multiprocessing
 import os
@@ -292,7 +292,7 @@ def train(args: Args) -> dict:
     obs_rms = RunningMeanStd(shape=(obs_dim,)) if args.norm_obs else None  # saved with the agent, frozen to evaluate
     agent = Agent(obs_dim, action_dim, args.hidden_size, args.activation, args.deterministic_action).to(device)
     # fused: one kernel updates every parameter, the fastest of Adam's implementations measured here on a CPU
-    optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5, fused=True)
+    optimizer = eager_step(torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5, fused=True))
     policy = deterministic_policy(agent, device, obs_rms, action_low, action_high)  # for evaluation and pictures
     loss_function = torch.compile(ppo_loss) if args.compile else ppo_loss  # compiling pays off only on long runs
     global_step, start_iteration = restore(checkpoint, agent, optimizer, envs, obs_rms) if checkpoint else (0, 1)
@@ -452,12 +452,32 @@ def start_run(args: Args) -> tuple[Args, dict | None, torch.device]:
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
     torch.backends.cudnn.deterministic = args.torch_deterministic
+    if not args.compile:
+        skip_dynamo_import()
     torch.set_num_threads(args.torch_threads)
     if args.cuda and not torch.cuda.is_available():
         # warn rather than refuse: the run still works, only slower (and for these small nets often not)
         print("warning: --cuda asked for but no CUDA device is available; training on the CPU", file=sys.stderr)
         args.cuda = False  # so summary.json and the checkpoint record the device actually used
     return args, checkpoint, torch.device("cuda" if args.cuda and torch.cuda.is_available() else "cpu")
+
+
+def skip_dynamo_import():
+    """Let torch.optim's optimizers work without importing torch._dynamo: 1.5 s, and about 1 s more at exit, a
+    sixth of a short run. Optimizer's state_dict, load_state_dict, zero_grad and add_param_group import it at their
+    first call, to wrap themselves in torch._dynamo.disable, which matters only inside torch.compile. Each is marked
+    as wrapped already (the attribute where that wrapper is cached), by itself; `eager_step` does the same for step."""
+    for name in ("state_dict", "load_state_dict", "zero_grad", "add_param_group"):
+        method = inspect.unwrap(getattr(torch.optim.Optimizer, name))
+        setattr(method, "__dynamo_disable", method)
+
+
+def eager_step(optimizer: torch.optim.Optimizer) -> torch.optim.Optimizer:
+    """`optimizer`, its step called directly under no_grad. torch.optim wraps step to import torch._dynamo at every
+    call (for graph breaks under torch.compile) and to run step hooks, of which we register none; results are equal."""
+    step = inspect.unwrap(type(optimizer).step)
+    optimizer.step = functools.partial(torch.no_grad()(step), optimizer)
+    return optimizer
 
 
 def warn_overridden(given: Args, resumed: Args):
@@ -979,9 +999,13 @@ def log_policy_picture(writer: SummaryWriter, run_dir: str, policy, args: Args, 
     axes = pendulum_picture_axes(args.env_id, args.env_kwargs)
     if axes is None:
         return
-    figure = policy_figure(policy, axes)
-    figure.savefig(f"{run_dir}/policy.png")
-    writer.add_figure("charts/policy", figure, global_step)
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.image import imsave
+    canvas = FigureCanvasAgg(policy_figure(policy, axes))
+    canvas.draw()  # once for both (savefig and add_figure would each render it again: 0.3 s a picture)
+    image = np.asarray(canvas.buffer_rgba())[..., :3]
+    imsave(f"{run_dir}/policy.png", image)
+    writer.add_image("charts/policy", image, global_step, dataformats="HWC")
 
 
 def finish_run(args: Args, run_dir: str, writer: SummaryWriter, eval_returns: np.ndarray, global_step: int,

@@ -290,7 +290,9 @@ def test_training_on_a_pendulum_writes_the_policy_png_and_logs_it():
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     events = EventAccumulator(result["run_dir"], size_guidance={"images": 0})
     events.Reload()
-    assert len(events.Images("charts/policy")) == 3  # iterations 2 and 4, and the end
+    images = events.Images("charts/policy")
+    assert len(images) == 3  # iterations 2 and 4, and the end
+    assert all((image.width, image.height) == (640, 400) for image in images)
 
 
 # Learning
