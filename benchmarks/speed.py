@@ -583,7 +583,8 @@ def breakdown_one(module_name: str, overrides: dict, title: str, repeats: int, o
             "fell on that run, not on this one")
     _TRAINED_IN_PROCESS.append(title)
     say(f"  start-up of a fresh process (median of {repeats}): import torch, gymnasium, tyro {framework_import:.2f} s, "
-        f"then import {module_name} {module_import:.2f} s, then the first torch.optim.Adam(...) made and stepped {first_adam:.2f} s; "
+        f"then import {module_name} {module_import:.2f} s, then a first torch.optim.Adam made and stepped "
+        f"{first_adam:.2f} s; "
         f"the whole process {process_wall:.2f} s")
 
 
