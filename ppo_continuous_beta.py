@@ -194,11 +194,11 @@ class Agent(nn.Module):
         beta = 1.0 + nn.functional.softplus(self.beta_head(hidden))
         return alpha, beta
 
-    def get_action_and_value(self, obs: torch.Tensor):
-        """Rollout: sample u in [0, 1]^d; u, log pi(u|s) and V(s) (the entropy only the update needs)."""
+    def get_action(self, obs: torch.Tensor):
+        """Rollout: sample u in [0, 1]^d; u and log pi(u|s) (V(s) after the rollout, the entropy in the update)."""
         distribution = torch.distributions.Beta(*self.get_alpha_beta(obs), validate_args=False)
         action = distribution.sample().clamp(self.sample_eps, 1.0 - self.sample_eps)
-        return action, distribution.log_prob(action).sum(-1), self.get_value(obs)
+        return action, distribution.log_prob(action).sum(-1)
 
     def evaluate_actions(self, obs: torch.Tensor, action: torch.Tensor):
         """Update: log pi(u|s) and entropy of stored samples under the current policy (sums over dimensions), V(s)."""
@@ -306,7 +306,6 @@ def train(args: Args) -> dict:
     logprobs = torch.zeros((args.num_steps, args.num_envs), device=device)
     rewards = np.zeros((args.num_steps, args.num_envs), dtype=np.float32)  # numpy: filled from the env's arrays
     dones = np.zeros((args.num_steps, args.num_envs), dtype=np.float32)
-    values = torch.zeros((args.num_steps, args.num_envs), device=device)
 
     start_time, start_step = time.time(), global_step
     env_obs, _ = envs.reset(seed=training_seeds(args, start_iteration))
@@ -321,8 +320,8 @@ def train(args: Args) -> dict:
                 global_step += args.num_envs
                 obs[step] = next_obs
                 with torch.inference_mode():
-                    action, logprob, value = agent.get_action_and_value(next_obs)
-                actions[step], logprobs[step], values[step] = action, logprob, value
+                    action, logprob = agent.get_action(next_obs)
+                actions[step], logprobs[step] = action, logprob
                 env_obs, reward, terminations, truncations, infos = envs.step(
                     to_env_action(action.cpu().numpy(), action_low, action_high))
                 check_env_output(env_obs, reward, args.env_id, global_step)
@@ -343,11 +342,11 @@ def train(args: Args) -> dict:
                         writer.add_scalar("charts/episodic_return", infos["episode"]["r"][i], global_step)
                         writer.add_scalar("charts/episodic_length", infos["episode"]["l"][i], global_step)
                         guard.recent_returns.append(float(infos["episode"]["r"][i]))
-            check_network_output(values, logprobs, iteration)
 
             # GAE: advantages and value targets for the whole rollout
-            with torch.inference_mode():
-                next_value = agent.get_value(next_obs)
+            with torch.inference_mode():  # V(s_t) of every stored state in one forward: the critic was fixed meanwhile
+                values, next_value = agent.get_value(obs), agent.get_value(next_obs)
+            check_network_output(values, logprobs, iteration)
             # in numpy: over arrays this small, its step-by-step loop runs about 4x faster than in torch
             advantages, returns = compute_gae(rewards, values.cpu().numpy(), dones, next_value.cpu().numpy(),
                                               args.gamma, args.gae_lambda)

@@ -162,13 +162,13 @@ class Agent(nn.Module):
     def get_value(self, obs: torch.Tensor) -> torch.Tensor:
         return self.critic(obs).squeeze(-1)
 
-    def get_action_and_value(self, obs: torch.Tensor):
-        """Rollout: sample an action; the action, log pi(a|s) and V(s) (the entropy only the update needs)."""
+    def get_action(self, obs: torch.Tensor):
+        """Rollout: sample an action; the action and log pi(a|s) (V(s) after the rollout, the entropy in the update)."""
         logits = self.actor(obs)
         # Gumbel-max trick: argmax(logits + Gumbel noise) is a categorical sample, with no distribution object
         action = torch.argmax(logits - torch.log(-torch.log(torch.rand_like(logits))), dim=-1)
         log_prob = torch.log_softmax(logits, dim=-1).gather(-1, action.unsqueeze(-1)).squeeze(-1)
-        return action, log_prob, self.get_value(obs)
+        return action, log_prob
 
     def evaluate_actions(self, obs: torch.Tensor, action: torch.Tensor):
         """Update: log pi(a|s) and entropy of the stored actions under the current policy, and V(s)."""
@@ -266,7 +266,6 @@ def train(args: Args) -> dict:
     logprobs = torch.zeros((args.num_steps, args.num_envs), device=device)
     rewards = np.zeros((args.num_steps, args.num_envs), dtype=np.float32)  # numpy: filled from the env's arrays
     dones = np.zeros((args.num_steps, args.num_envs), dtype=np.float32)
-    values = torch.zeros((args.num_steps, args.num_envs), device=device)
 
     start_time, start_step = time.time(), global_step
     next_obs, _ = envs.reset(seed=training_seeds(args, start_iteration))
@@ -281,8 +280,8 @@ def train(args: Args) -> dict:
                 global_step += args.num_envs
                 obs[step] = next_obs
                 with torch.inference_mode():
-                    action, logprob, value = agent.get_action_and_value(next_obs)
-                actions[step], logprobs[step], values[step] = action, logprob, value
+                    action, logprob = agent.get_action(next_obs)
+                actions[step], logprobs[step] = action, logprob
                 env_obs, reward, terminations, truncations, infos = envs.step(action.cpu().numpy() + first_action)
                 check_env_output(env_obs, reward, args.env_id, global_step)
 
@@ -301,11 +300,11 @@ def train(args: Args) -> dict:
                         writer.add_scalar("charts/episodic_return", infos["episode"]["r"][i], global_step)
                         writer.add_scalar("charts/episodic_length", infos["episode"]["l"][i], global_step)
                         guard.recent_returns.append(float(infos["episode"]["r"][i]))
-            check_network_output(values, logprobs, iteration)
 
             # GAE: advantages and value targets for the whole rollout
-            with torch.inference_mode():
-                next_value = agent.get_value(next_obs)
+            with torch.inference_mode():  # V(s_t) of every stored state in one forward: the critic was fixed meanwhile
+                values, next_value = agent.get_value(obs), agent.get_value(next_obs)
+            check_network_output(values, logprobs, iteration)
             # in numpy: over arrays this small, its step-by-step loop runs about 4x faster than in torch
             advantages, returns = compute_gae(rewards, values.cpu().numpy(), dones, next_value.cpu().numpy(),
                                               args.gamma, args.gae_lambda)

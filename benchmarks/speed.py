@@ -39,8 +39,8 @@ Breakdown (`--breakdown`). One training of `ppo_discrete.py` (CartPole-v1 defaul
 `ppo_continuous_beta.py` (defaults, shorter `--total-timesteps`) run inside this process, their
 functions wrapped with timers at run time (the scripts are not modified), and train()'s wall time is
 split into: environment stepping during the rollout (`step` of the vector env that `make_env`
-returns), policy forward passes under inference mode (`Agent.get_action_and_value` / `get_value`:
-the rollout's, the truncation bootstrap's and the last value before GAE), GAE (`compute_gae`), the
+returns), policy forward passes under inference mode (`Agent.get_action` / `get_value`:
+the rollout's, the truncation bootstrap's and the values of the whole rollout before GAE), GAE (`compute_gae`), the
 update's forward (`evaluate_actions`), its losses
 (`clipped_surrogate_loss`, `value_loss`), backward (`torch.Tensor.backward`), the optimizer
 (`Adam.step`, `Adam.zero_grad`, `nn.utils.clip_grad_norm_`), logging (the `SummaryWriter` the script
@@ -368,7 +368,7 @@ def import_torch():
 
 class Clock:
     """Seconds and calls per component. Only the outermost timed call counts: a timed function called
-    from inside another one (the env steps of evaluate, get_value inside get_action_and_value) is run
+    from inside another one (the env steps of evaluate, the forwards inside evaluate_actions) is run
     untimed, so no time is counted twice."""
 
     def __init__(self):
@@ -489,7 +489,7 @@ def instrument(module, clock: Clock, torch) -> Patches:
     patches.replace(torch.optim.Adam, "__init__", adam_init)
     patches.replace(module, "eager_step", eager_step)
     forward = lambda: "rollout_forward" if torch.is_inference_mode_enabled() else "update_forward"  # noqa: E731
-    patches.wrap(module.Agent, "get_action_and_value", clock, "rollout_forward")
+    patches.wrap(module.Agent, "get_action", clock, "rollout_forward")
     patches.wrap(module.Agent, "evaluate_actions", clock, "update_forward")
     patches.wrap(module.Agent, "get_value", clock, forward)
     patches.wrap(module, "compute_gae", clock, "gae")
@@ -640,7 +640,8 @@ def run_micro(quick: bool):
 
     def policy_forward():
         with torch.inference_mode():
-            agent.get_action_and_value(step_obs)
+            agent.get_action(step_obs)
+            agent.get_value(step_obs)
 
     optimizer = torch.optim.Adam(agent.parameters(), lr=2.5e-3, eps=1e-5)
     batch_obs, batch_actions = torch.randn(256, 4), torch.randint(0, 2, (256,))
@@ -660,7 +661,7 @@ def run_micro(quick: bool):
     lines = []
     thread_counts = [1] + ([default_threads] if default_threads != 1 else [])
     try:
-        for what, function in (("policy forward, get_action_and_value on (8, 4), inference_mode", policy_forward),
+        for what, function in (("policy forward, get_action and get_value on (8, 4), inference_mode", policy_forward),
                                ("Adam mini-batch update, 256 samples: forward+backward+clip+step", adam_update)):
             for threads in thread_counts:
                 torch.set_num_threads(threads)
@@ -679,7 +680,7 @@ def run_micro(quick: bool):
     def categorical_unvalidated():
         torch.distributions.Categorical(logits=logits, validate_args=False).sample()
 
-    def gumbel_max():  # as ppo_discrete.Agent.get_action_and_value samples
+    def gumbel_max():  # as ppo_discrete.Agent.get_action samples
         torch.argmax(logits - torch.log(-torch.log(torch.rand_like(logits))), dim=-1)
 
     alpha = 1.0 + torch.nn.functional.softplus(torch.randn(8, 1))
@@ -806,9 +807,9 @@ def seconds_per_call(function, calls: int) -> float:
 
 def floor_of(script: str, argv: list[str]) -> dict:
     """What the run cannot go below: its environment steps alone (random actions, the same vector env) plus
-    the bare network work it performs (rollout forwards, then mini-batch forward + loss + backward + gradient
-    clipping + Adam step), eager and with the loss compiled, each timed per call and multiplied by the run's
-    counts. Start-up (imports) and evaluation are not in it."""
+    the bare network work it performs (rollout forwards and the rollout's values, then mini-batch forward + loss +
+    backward + gradient clipping + Adam step), eager and with the loss compiled, each timed per call and multiplied
+    by the run's counts. Start-up (imports) and evaluation are not in it."""
     torch = import_torch()
     if HERE not in sys.path:
         sys.path.insert(0, HERE)
@@ -833,11 +834,18 @@ def floor_of(script: str, argv: list[str]) -> dict:
     agent = module.Agent(obs_dim, width, run_args.hidden_size, run_args.activation)
     rollout_obs = torch.randn(run_args.num_envs, obs_dim)
 
+    rollout_states = torch.randn(run_args.num_steps * run_args.num_envs, obs_dim)
+
     def rollout_forward():
         with torch.inference_mode():
-            agent.get_action_and_value(rollout_obs)
+            agent.get_action(rollout_obs)
 
-    forward = seconds_per_call(rollout_forward, 500) * steps
+    def rollout_values():  # once an iteration, for every state the rollout stored
+        with torch.inference_mode():
+            agent.get_value(rollout_states)
+
+    forward = (seconds_per_call(rollout_forward, 500) * steps
+               + seconds_per_call(rollout_values, 50) * run_args.num_iterations)
     size = run_args.minibatch_size
     batch = (torch.randn(size, obs_dim), torch.randint(0, width, (size,)) if discrete else torch.rand(size, width)
              * 0.98 + 0.01, torch.zeros(size), torch.zeros(size), torch.randn(size), torch.randn(size))

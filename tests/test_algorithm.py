@@ -99,7 +99,7 @@ def collected_batch(script, size: int):
     agent = script.Agent(3, {ppo_discrete: 2, ppo_continuous_beta: 1}[script])
     obs = torch.randn(size, 3)
     with torch.no_grad():
-        actions, logprobs, values = agent.get_action_and_value(obs)
+        (actions, logprobs), values = agent.get_action(obs), agent.get_value(obs)
     return agent, obs, actions, logprobs, values
 
 

@@ -42,7 +42,7 @@ def test_samples_stay_inside_eps_and_log_probabilities_are_finite_at_both_ends()
     agent = Agent(obs_dim=3, action_dim=1)
     # push alpha to ~60: the Beta mass sits against 1, where float32 samples round to 1.0
     torch.nn.init.constant_(agent.alpha_head.bias, 60.0)
-    u, log_prob, _ = agent.get_action_and_value(torch.zeros(5000, 3))
+    u, log_prob = agent.get_action(torch.zeros(5000, 3))
     eps = Agent.sample_eps
     assert u.min() >= eps and u.max() <= 1 - eps
     assert torch.isfinite(log_prob).all()
