@@ -40,8 +40,8 @@ Breakdown (`--breakdown`). One training of `ppo_discrete.py` (CartPole-v1 defaul
 functions wrapped with timers at run time (the scripts are not modified), and train()'s wall time is
 split into: environment stepping during the rollout (`step` of the vector env that `make_env`
 returns), policy forward passes under inference mode (`Agent.get_action` / `get_value`:
-the rollout's, the truncation bootstrap's and the values of the whole rollout before GAE), GAE (`compute_gae`), the
-update's forward (`evaluate_actions`), its losses
+the rollout's, the truncation bootstrap's and the values of the whole rollout before GAE), GAE
+(`compute_gae`), the update's forward (`evaluate_actions`), its losses
 (`clipped_surrogate_loss`, `value_loss`), backward (`torch.Tensor.backward`), the optimizer
 (`Adam.step`, `Adam.zero_grad`, `nn.utils.clip_grad_norm_`), logging (the `SummaryWriter` the script
 uses: creation, `add_scalar`, `add_text`, `add_image`, `close`, and the policy picture's
