@@ -1,8 +1,9 @@
-"""The swing-up pendulum (seed 000) as a Gymnasium environment, single and natively vectorized.
+"""The swing-up pendulum: a Gymnasium environment, single and natively vectorized.
 
 A motor turns a rigid pendulum about its pivot. The angle is 0 when the pendulum
-points straight up; the agent must swing it up from anywhere and hold it there.
-The motor alone is too weak to lift the pendulum directly, so it has to swing.
+points straight up; starting anywhere, the agent must swing it up and hold it
+there. The motor alone is too weak to lift the pendulum, so it has to swing.
+Semi-implicit Euler steps of dt seconds move it:
 
     observation  [cos(angle), sin(angle), velocity / max_speed], float32 in [-1, 1]
     action       u in [0, 1]; motor control = clip(2u - 1, -1, 1)
@@ -12,15 +13,16 @@ The motor alone is too weak to lift the pendulum directly, so it has to swing.
 
 `SwingUpPendulumEnv` is one pendulum; `SwingUpPendulumVectorEnv` steps many at
 once as numpy arrays. Both call the same pure functions below, so they agree
-number for number. Importing this module registers both as `SwingUpPendulum-v0`:
+number for number; the physics are keyword arguments (`PendulumConfig`).
+Importing this module registers both as `SwingUpPendulum-v0`:
 
-    gym.make("SwingUpPendulum-v0")
+    gym.make("SwingUpPendulum-v0", render_mode="rgb_array")  # frames drawn with pygame
     gym.make_vec("SwingUpPendulum-v0", num_envs=64, vectorization_mode="vector_entry_point")
 
-Run `python pendulum_env.py` to drive the motor with the mouse, and
-`--benchmark` to time the native vector env against Gymnasium's sync one.
-`play(policy)` hands the motor to any function of the observation while the
-mouse button is held; `python ppo_continuous_beta.py --eval-model PATH --play`
+`python pendulum_env.py` opens a window where the mouse drives the motor
+(`--steps N` runs N frames, off-screen where there is no display, to check the
+installation). `play(policy)` hands the motor to any function of the observation
+while the mouse button is held; `python ppo_continuous_beta.py --eval-model PATH --play`
 uses it to let a trained agent drive.
 """
 
@@ -29,9 +31,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import numbers
 import os
 import sys
-import time
 from dataclasses import dataclass
 
 import gymnasium as gym
@@ -41,7 +43,7 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 
 ENV_ID = "SwingUpPendulum-v0"
-WINDOW_WIDTH, WINDOW_HEIGHT = 854, 480  # seed 000's window, also the rgb_array frame size
+WINDOW_WIDTH, WINDOW_HEIGHT = 854, 480  # the window, and the size of rgb_array frames
 RENDER_FPS = 20
 
 
@@ -75,26 +77,20 @@ class PendulumConfig:
         must_be_positive = {"length", "max_speed", "dt", "timeout"}  # the others may be 0
         for field in dataclasses.fields(self):
             value, positive = getattr(self, field.name), field.name in must_be_positive
-            if not (_is_finite_number(value) and (value > 0 if positive else value >= 0)):
+            is_number = isinstance(value, numbers.Real) and not isinstance(value, bool)
+            if not (is_number and math.isfinite(value) and (value > 0 if positive else value >= 0)):
                 raise ValueError(
                     f"{field.name}={value!r} is invalid: pass a finite number {'> 0' if positive else '>= 0'} "
                     f"(the default is {field.name}={field.default!r})"
                 )
         if self.episode_steps < 1:
-            raise ValueError(
-                f"timeout={self.timeout!r} is shorter than one time step dt={self.dt!r}: "
-                "pass timeout >= dt"
-            )
+            raise ValueError(f"timeout={self.timeout!r} is shorter than one time step dt={self.dt!r}: "
+                             "pass timeout >= dt")
 
     @property
     def episode_steps(self) -> int:
         """Steps per episode; round() because timeout / dt is rarely exact in floating point."""
         return round(self.timeout / self.dt)
-
-
-def _is_finite_number(value) -> bool:
-    is_number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-    return is_number and math.isfinite(value)
 
 
 def make_observation_space() -> spaces.Box:
@@ -173,118 +169,70 @@ def starting_states(generators, config: PendulumConfig, options: dict | None):
 
 
 # --------------------------------------------------------------------------- #
-# Drawing with numpy: anti-aliased shapes painted into a white canvas
+# Drawing with pygame, on the window or on an off-screen surface
 # --------------------------------------------------------------------------- #
-def _pixels(canvas, x_min, y_min, x_max, y_max):
-    """Pixel centres of the canvas inside a box (clipped to the canvas) and the region they cover.
-
-    Shapes are painted only inside their bounding box: a frame is mostly background.
-    """
-    height, width = canvas.shape[:2]
-    left, top = max(math.floor(x_min), 0), max(math.floor(y_min), 0)
-    right, bottom = min(math.ceil(x_max), width), min(math.ceil(y_max), height)
-    right, bottom = max(right, left), max(bottom, top)
-    ys, xs = np.mgrid[top:bottom, left:right] + 0.5
-    return xs, ys, canvas[top:bottom, left:right]
+def _import_pygame():
+    try:
+        import pygame.gfxdraw
+    except ImportError as error:
+        raise gym.error.DependencyNotInstalled(
+            'pygame is not installed: run "pip install pygame" to render the pendulum or to play'
+        ) from error
+    return pygame
 
 
-def _blend(region, coverage, grey):
-    """Paint a grey level over the region in proportion to coverage (fractions give smooth edges)."""
-    coverage = np.clip(coverage, 0.0, 1.0)[..., None]
-    region[...] = np.rint(region + coverage * (grey - region.astype(np.float64)))
-
-
-def _draw_segment(canvas, start, end, width, grey):
-    (x0, y0), (x1, y1) = start, end
-    margin = width / 2 + 1
-    xs, ys, region = _pixels(
-        canvas, min(x0, x1) - margin, min(y0, y1) - margin, max(x0, x1) + margin, max(y0, y1) + margin
-    )
-    dx, dy = x1 - x0, y1 - y0
-    along = np.clip(((xs - x0) * dx + (ys - y0) * dy) / max(dx * dx + dy * dy, 1e-12), 0.0, 1.0)
-    distance = np.hypot(xs - (x0 + along * dx), ys - (y0 + along * dy))
-    _blend(region, width / 2 + 0.5 - distance, grey)
-
-
-def _draw_disc(canvas, centre, radius, fill, outline, outline_width):
-    cx, cy = centre
-    margin = radius + outline_width + 1
-    xs, ys, region = _pixels(canvas, cx - margin, cy - margin, cx + margin, cy + margin)
-    distance = np.hypot(xs - cx, ys - cy)
-    _blend(region, radius + 0.5 - distance, fill)
-    _blend(region, outline_width / 2 + 0.5 - np.abs(distance - radius), outline)
-
-
-def _draw_open_arc(canvas, centre, radius, width, grey):
-    """A circle with its top quarter left open: the arc from -45 to 225 degrees in screen angles."""
-    cx, cy = centre
-    margin = radius + width + 1
-    xs, ys, region = _pixels(canvas, cx - margin, cy - margin, cx + margin, cy + margin)
-    dx, dy = xs - cx, ys - cy
-    ring = width / 2 + 0.5 - np.abs(np.hypot(dx, dy) - radius)
-    below_the_gap = dy >= -np.abs(dx)  # the gap is the 90 degree wedge pointing up
-    _blend(region, np.where(below_the_gap, ring, 0.0), grey)
-
-
-def _draw_triangle(canvas, corners, grey):
-    corners = np.asarray(corners, dtype=np.float64)
-    (x_min, y_min), (x_max, y_max) = corners.min(axis=0) - 1, corners.max(axis=0) + 1
-    xs, ys, region = _pixels(canvas, x_min, y_min, x_max, y_max)
-    edges = np.roll(corners, -1, axis=0) - corners
-    winding = np.sign(edges[0, 0] * edges[1, 1] - edges[0, 1] * edges[1, 0])  # +1 or -1 for either order of corners
-    # Signed distance of each pixel from each edge, positive inside; the nearest edge sets coverage.
-    inside = np.min(
-        [
-            winding * (ex * (ys - py) - ey * (xs - px)) / np.hypot(ex, ey)
-            for (px, py), (ex, ey) in zip(corners, edges)
-        ],
-        axis=0,
-    )
-    _blend(region, inside + 0.5, grey)
-
-
-def render_frame(angle: float, control: float, length: float,
-                 width: int = WINDOW_WIDTH, height: int = WINDOW_HEIGHT) -> np.ndarray:
-    """Draw the pendulum and its motor control as an (height, width, 3) uint8 RGB image.
+def draw(surface, angle: float, control: float, length: float):
+    """Draw the pendulum and its motor control on a pygame surface (the window, or a frame drawn off-screen).
 
     The rod and bob hang from the centre; the control is an arc round the pivot,
     open at the top, whose radius (and so length) grows with |control| and whose
     arrow points the way the motor pushes (clockwise on screen for control > 0).
     """
-    canvas = np.full((height, width, 3), 255, dtype=np.uint8)
-    scale = height / WINDOW_HEIGHT
-    cx, cy = width / 2, height / 2
-    rod = 0.5 * height * length
-    bob = (cx + rod * math.sin(angle), cy - rod * math.cos(angle))
-    _draw_segment(canvas, (cx, cy), bob, width=5 * scale, grey=0)
-    _draw_disc(canvas, bob, radius=0.025 * height, fill=175, outline=0, outline_width=scale)
+    pygame = _import_pygame()
+    width, height = surface.get_size()
+    pivot = pygame.Vector2(width - 1, height - 1) / 2  # the centre: pygame puts pixel centres on whole numbers
+    bob = pivot + pygame.Vector2(0, -0.5 * height * length).rotate_rad(angle)  # screen y points down
+    rod = (bob - pivot).normalize().rotate(90) * 2  # half the rod's width, across it
+    surface.fill((255, 255, 255))
+    _fill_polygon(surface, [pivot + rod, bob + rod, bob - rod, pivot - rod])
+    pygame.draw.circle(surface, (0, 0, 0), pivot, 2)  # the rod's round end
+    bob_x, bob_y, bob_radius = round(bob.x), round(bob.y), round(0.025 * height)
+    pygame.gfxdraw.filled_circle(surface, bob_x, bob_y, bob_radius, (175, 175, 175))
+    pygame.gfxdraw.aacircle(surface, bob_x, bob_y, bob_radius, (0, 0, 0))
 
     radius = abs(control) * 0.2 * height
     if radius >= 1:
-        side = 1.0 if control > 0 else -1.0  # the picture for control < 0 is the mirror image
-        _draw_open_arc(canvas, (cx, cy), radius, width=2 * scale, grey=0)
+        side = 1 if control > 0 else -1  # the picture for control < 0 is the mirror image
+        # The arc: a thin band round the circle from -45 to 225 degrees (screen angles, y down), all but
+        # the quarter at the top.
+        degrees = np.linspace(-45, 225, 91)
+        outer = [pivot + pygame.Vector2(radius + 0.5, 0).rotate(d) for d in degrees]
+        inner = [pivot + pygame.Vector2(radius - 0.5, 0).rotate(d) for d in degrees[::-1]]
+        _fill_polygon(surface, outer + inner)
         # The arrow sits at the arc's upper end and points along the circle, into the gap.
-        corner = radius / math.sqrt(2)
-        end = np.array([cx - side * corner, cy - corner])
-        ahead = np.array([side, -1.0]) / math.sqrt(2) * 14 * scale
-        across = np.array([1.0, side]) / math.sqrt(2) * 6 * scale
-        _draw_triangle(canvas, [end + ahead, end + across, end - across], grey=0)
-    return canvas
+        end = pivot + pygame.Vector2(-side, -1) * radius / math.sqrt(2)
+        ahead, across = pygame.Vector2(side, -1) * 14 / math.sqrt(2), pygame.Vector2(1, side) * 6 / math.sqrt(2)
+        _fill_polygon(surface, [end + ahead, end + across, end - across])
 
 
-def _import_pygame():
-    try:
-        import pygame
-    except ImportError as error:
-        raise gym.error.DependencyNotInstalled(
-            'pygame is not installed: run "pip install pygame" to use render_mode="human" or to play'
-        ) from error
-    return pygame
+def _fill_polygon(surface, points):
+    pygame = _import_pygame()
+    pygame.draw.polygon(surface, (0, 0, 0), points)
+    pygame.draw.aalines(surface, (0, 0, 0), True, points)  # smooth edges
+
+
+def render_frame(angle: float, control: float, length: float) -> np.ndarray:
+    """The picture `draw` makes, as a (480, 854, 3) uint8 RGB array; drawn off-screen, it needs no display."""
+    pygame = _import_pygame()
+    surface = pygame.Surface((WINDOW_WIDTH, WINDOW_HEIGHT))
+    draw(surface, angle, control, length)
+    return pygame.surfarray.array3d(surface).transpose(1, 0, 2)  # pygame indexes (x, y)
 
 
 def _check_render_mode(render_mode, metadata):
     if render_mode is not None and render_mode not in metadata["render_modes"]:
-        raise ValueError(f"render_mode={render_mode!r} is not supported: pass one of {metadata['render_modes']} or None")
+        raise ValueError(f"render_mode={render_mode!r} is not supported: "
+                         f"pass one of {metadata['render_modes']} or None")
 
 
 # --------------------------------------------------------------------------- #
@@ -331,25 +279,21 @@ class SwingUpPendulumEnv(gym.Env):
 
     def render(self):
         if self.render_mode is None:
-            gym.logger.warn('render() needs a render_mode: e.g. gym.make("SwingUpPendulum-v0", render_mode="rgb_array")')
+            gym.logger.warn(f'render() needs a render_mode: e.g. gym.make("{ENV_ID}", render_mode="rgb_array")')
             return None
-        frame = render_frame(self.angle, self.control, self.config.length)
         if self.render_mode == "rgb_array":
-            return frame
-        self._show(frame)
-        return None
-
-    def _show(self, frame):
+            return render_frame(self.angle, self.control, self.config.length)
         pygame = _import_pygame()
         if self._window is None:
             pygame.display.init()  # the display alone: pygame.init() would also start audio
             pygame.display.set_caption("Swing-up pendulum")
             self._window = (pygame.display.set_mode((WINDOW_WIDTH, WINDOW_HEIGHT)), pygame.time.Clock())
-        display, clock = self._window
-        pygame.surfarray.blit_array(display, frame.transpose(1, 0, 2))  # pygame indexes (x, y)
+        screen, clock = self._window
+        draw(screen, self.angle, self.control, self.config.length)
         pygame.event.pump()
         pygame.display.flip()
         clock.tick(self.metadata["render_fps"])
+        return None
 
     def close(self):
         if self._window is not None:
@@ -375,7 +319,9 @@ class SwingUpPendulumVectorEnv(VectorEnv):
         self.config = PendulumConfig(**config)
         if not isinstance(num_envs, (int, np.integer)) or isinstance(num_envs, bool) or num_envs < 1:
             raise ValueError(f"num_envs={num_envs!r} is invalid: pass a whole number >= 1")
-        self.autoreset_mode = _autoreset_mode(autoreset_mode)
+        self.autoreset_mode = AutoresetMode(autoreset_mode)  # Gymnasium refuses an unknown mode
+        if self.autoreset_mode == AutoresetMode.DISABLED:
+            raise ValueError("autoreset_mode=DISABLED is not supported: pass AutoresetMode.NEXT_STEP or .SAME_STEP")
         _check_render_mode(render_mode, self.metadata)
         self.num_envs = int(num_envs)
         self.render_mode = render_mode
@@ -414,11 +360,7 @@ class SwingUpPendulumVectorEnv(VectorEnv):
         for i in chosen:
             if seeds[i] is not None or self._generators[i] is None:
                 self._generators[i], _ = seeding.np_random(seeds[i])
-        generators = [self._generators[i] for i in chosen]
-        self.angle[chosen], self.velocity[chosen] = starting_states(generators, self.config, options)
-        self.control[chosen] = 0.0
-        self.elapsed_steps[chosen] = 0
-        self._ended[chosen] = False
+        self._restart(mask, options)
         return observe(self.angle, self.velocity, self.config), {}
 
     def step(self, actions):
@@ -430,32 +372,26 @@ class SwingUpPendulumVectorEnv(VectorEnv):
         terminated = np.zeros(self.num_envs, dtype=bool)
         truncated = self.elapsed_steps >= self.config.episode_steps
 
-        infos = {}
-        if self.autoreset_mode == AutoresetMode.NEXT_STEP:
-            # Pendulums whose episode ended at the last step only restart now: the
-            # physics just applied to them is discarded.
-            restarting = self._ended
-            if restarting.any():
-                self._restart(restarting)
-                reward[restarting] = 0.0
-                truncated[restarting] = False
-            self._ended = truncated.copy()
+        if self.autoreset_mode == AutoresetMode.NEXT_STEP and self._ended.any():
+            # Pendulums whose episode ended at the last step only restart now: the physics just applied is discarded.
+            reward[self._ended], truncated[self._ended] = 0.0, False
+            self._restart(self._ended)
+        self._ended = truncated.copy()
+        observation, infos = observe(self.angle, self.velocity, self.config), {}
+        if self.autoreset_mode == AutoresetMode.SAME_STEP and truncated.any():
+            infos = _same_step_infos(observation, truncated)
+            self._restart(truncated)
             observation = observe(self.angle, self.velocity, self.config)
-        else:
-            observation = observe(self.angle, self.velocity, self.config)
-            if truncated.any():
-                infos = _same_step_infos(observation, truncated)
-                self._restart(truncated)
-                observation = observe(self.angle, self.velocity, self.config)
         return observation, reward, terminated, truncated, infos
 
-    def _restart(self, which: np.ndarray):
+    def _restart(self, which: np.ndarray, options: dict | None = None):
         """Start new episodes for the chosen pendulums, each drawing from its own generator."""
         indices = np.flatnonzero(which)
         generators = [self._generators[i] for i in indices]
-        self.angle[indices], self.velocity[indices] = starting_states(generators, self.config, None)
+        self.angle[indices], self.velocity[indices] = starting_states(generators, self.config, options)
         self.control[indices] = 0.0
         self.elapsed_steps[indices] = 0
+        self._ended[indices] = False
 
     def render(self):
         """One frame per pendulum (a tuple, as Gymnasium's vector envs return)."""
@@ -465,19 +401,6 @@ class SwingUpPendulumVectorEnv(VectorEnv):
         return tuple(
             render_frame(angle, control, self.config.length) for angle, control in zip(self.angle, self.control)
         )
-
-
-def _autoreset_mode(mode) -> AutoresetMode:
-    try:
-        parsed = AutoresetMode(mode)
-    except ValueError:
-        parsed = None
-    if parsed not in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP):
-        raise ValueError(
-            f"autoreset_mode={mode!r} is not supported: pass gymnasium.vector.AutoresetMode.NEXT_STEP "
-            "or .SAME_STEP (or 'NextStep' / 'SameStep')"
-        )
-    return parsed
 
 
 def _same_step_infos(observation: np.ndarray, ended: np.ndarray) -> dict:
@@ -505,22 +428,19 @@ if ENV_ID not in gym.registry:  # importing the module twice (or running it as a
 # --------------------------------------------------------------------------- #
 # Playing: the mouse, or a trained agent, drives the motor
 # --------------------------------------------------------------------------- #
-def exit_with_error(message: str):
-    """Stop with a one-line message and exit status 2, as argparse does for bad arguments."""
-    print(f"pendulum_env.py: error: {message}", file=sys.stderr)
-    raise SystemExit(2)
+OFF_SCREEN_DRIVERS = ("dummy", "offscreen")  # SDL video drivers that draw where nobody sees
+
+
+def has_display() -> bool:
+    """Whether a window can be seen: SDL would otherwise fall back to drawing off-screen, silently."""
+    if os.environ.get("SDL_VIDEODRIVER") in OFF_SCREEN_DRIVERS:
+        return False
+    return sys.platform in ("win32", "darwin") or bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
 def mouse_control(mouse_x: float, width: int = WINDOW_WIDTH) -> float:
     """Motor control from the mouse: +1 at the window's left edge, 0 in the middle, -1 at the right edge."""
     return float(np.clip(1.0 - mouse_x / (width / 2), -1.0, 1.0))
-
-
-def has_display() -> bool:
-    """Whether a window can be seen: SDL would otherwise fall back to drawing off-screen, silently."""
-    if os.environ.get("SDL_VIDEODRIVER") in ("dummy", "offscreen"):
-        return False
-    return sys.platform in ("win32", "darwin") or bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
 def play(policy=None, steps: int | None = None, **config) -> np.ndarray:
@@ -529,19 +449,23 @@ def play(policy=None, steps: int | None = None, **config) -> np.ndarray:
     With `policy`, a function from an observation to an action in [0, 1], the
     policy drives while the left mouse button is held. Keyword arguments are the
     pendulum's physics (`PendulumConfig`). The pendulum starts hanging down at rest
-    and runs until the window closes (or for `steps` frames); the episode time
-    limit is ignored. Returns the last observation.
+    and runs until the window closes (or for `steps` frames); the episode time limit
+    is ignored. Returns the reward of each frame played. Where no window can be seen
+    it raises RuntimeError (or SDL's pygame.error, a RuntimeError too), unless `steps`
+    is given: a fixed number of frames may be drawn off-screen, as a check.
     """
     if steps is None and not has_display():
-        exit_with_error("there is no display to open the window on (no DISPLAY or WAYLAND_DISPLAY, or "
-                        f"SDL_VIDEODRIVER={os.environ.get('SDL_VIDEODRIVER')}); run it on a desktop, or check it "
-                        "headless for a fixed number of frames with --steps N")
+        driver = os.environ.get("SDL_VIDEODRIVER")
+        why = f"SDL_VIDEODRIVER={driver} draws off-screen" if driver in OFF_SCREEN_DRIVERS else None
+        raise RuntimeError(f"there is no display ({why or 'neither DISPLAY nor WAYLAND_DISPLAY is set'})")
     pygame = _import_pygame()
     env = SwingUpPendulumEnv(render_mode="human", **config)
-    observation, _ = env.reset(options={"angle": math.pi, "velocity": 0.0})
-    frame = 0
     try:
-        while steps is None or frame < steps:
+        observation, _ = env.reset(options={"angle": math.pi, "velocity": 0.0})  # opens the window
+        if steps is None and pygame.display.get_driver() in OFF_SCREEN_DRIVERS:
+            raise RuntimeError("SDL could not open a window on this display and fell back to drawing off-screen")
+        rewards = []
+        while steps is None or len(rewards) < steps:
             if any(event.type == pygame.QUIT for event in pygame.event.get()):
                 break
             if policy is not None and pygame.mouse.get_pressed()[0]:
@@ -550,46 +474,11 @@ def play(policy=None, steps: int | None = None, **config) -> np.ndarray:
                 # Until the mouse is over the window its position means nothing: motor off.
                 control = mouse_control(pygame.mouse.get_pos()[0]) if pygame.mouse.get_focused() else 0.0
                 action = np.array([(control + 1.0) / 2.0], dtype=np.float32)
-            observation, *_ = env.step(action)
-            frame += 1
+            observation, reward, *_ = env.step(action)
+            rewards.append(reward)
     finally:
         env.close()
-    return observation
-
-
-# --------------------------------------------------------------------------- #
-# Benchmark: native vector env against SyncVectorEnv
-# --------------------------------------------------------------------------- #
-def steps_per_second(env, actions: np.ndarray, repeats: int = 3) -> float:
-    """Median over `repeats` runs of environment steps per second on pre-drawn actions."""
-    rates = []
-    for _ in range(repeats):
-        env.reset(seed=0)
-        start = time.perf_counter()
-        for action in actions:
-            env.step(action)
-        rates.append(actions.shape[0] * actions.shape[1] / (time.perf_counter() - start))
-    return float(np.median(rates))
-
-
-def benchmark(env_counts=(1, 16, 64, 256), steps_per_env: int = 400):
-    """Print steps per second of the native and the sync vector env, same-step autoreset.
-
-    400 steps per env are two full episodes, so the autoreset path is timed too.
-    """
-    mode = AutoresetMode.SAME_STEP
-    print(f"{ENV_ID}: environment steps per second ({mode.value} autoreset, "
-          f"{steps_per_env} steps per env, median of 3)")
-    print(f"{'num_envs':>8} {'native':>12} {'sync':>12} {'native/sync':>12}")
-    for num_envs in env_counts:
-        actions = np.random.default_rng(0).random((steps_per_env, num_envs, 1), dtype=np.float32)
-        native = SwingUpPendulumVectorEnv(num_envs=num_envs, autoreset_mode=mode)
-        sync = gym.make_vec(ENV_ID, num_envs=num_envs, vectorization_mode="sync",
-                            vector_kwargs={"autoreset_mode": mode})
-        native_rate, sync_rate = steps_per_second(native, actions), steps_per_second(sync, actions)
-        print(f"{num_envs:>8} {native_rate:>12,.0f} {sync_rate:>12,.0f} {native_rate / sync_rate:>11.1f}x")
-        native.close()
-        sync.close()
+    return np.array(rewards)
 
 
 def main(argv=None):
@@ -597,19 +486,29 @@ def main(argv=None):
         description="Swing-up pendulum: the mouse's horizontal position drives the motor "
         "(left of centre pushes clockwise, right of centre anticlockwise)."
     )
-    parser.add_argument("--steps", type=int, metavar="N", help="quit after N frames (default: when the window closes)")
-    parser.add_argument("--benchmark", action="store_true",
-                        help="print steps per second of the native and the sync vector env, then quit")
+    parser.add_argument("--steps", type=int, metavar="N",
+                        help="quit after N frames, drawn off-screen where there is no display: a check that "
+                        "everything is installed (default: play until the window closes)")
     args = parser.parse_args(argv)
-    if args.steps is not None and args.steps < 0:
-        parser.error(f"--steps {args.steps}: pass a number of frames >= 0")
-    if args.benchmark:
-        benchmark()
-        return
+    if args.steps is not None and args.steps < 1:
+        parser.error(f"--steps {args.steps}: pass a number of frames >= 1")
+    where = "" if has_display() else " off-screen (no display)"
+    if args.steps is not None and not has_display():
+        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # SDL would otherwise probe for a display, noisily
     try:
-        play(steps=args.steps)
+        rewards = play(steps=args.steps)
     except gym.error.DependencyNotInstalled as error:
         exit_with_error(str(error))
+    except RuntimeError as error:  # pygame.error is one too: SDL could not open the window
+        exit_with_error(f"cannot open the window: {error}; run it on a desktop (or over ssh -X), or check the "
+                        "installation off-screen with --steps N")
+    print(f"{ENV_ID}: played {len(rewards)} frames{where}, the mouse driving the motor: return {rewards.sum():.1f}")
+
+
+def exit_with_error(message: str):
+    """Stop with a one-line message and exit status 2, as argparse does for bad arguments."""
+    print(f"pendulum_env.py: error: {message}", file=sys.stderr)
+    raise SystemExit(2)
 
 
 if __name__ == "__main__":

@@ -44,9 +44,9 @@ memory ~340 MB; simulating 1,000 episodes takes ~0.5 s.
   recorded. A mean over 1,000 random starts has a standard error of ~1.8
   (56.8 / sqrt(1000)): env seeds 100000..100999 give -111.09, 10000..10999
   -110.41. Over 10,000 starts (env seeds 0..9999) this controller scores
-  -111.88, as the README's -111.8 "over uniform starts".
+  -111.88.
 - Evaluation starts of PPO run seeds 1-5, 100 episodes each (drawn from
-  numpy SeedSequence streams, `evaluation_seeds` of ppo_continuous_beta.py):
+  numpy SeedSequence streams, `env_seeds(seed, n, stream=(1,))` of ppo_continuous_beta.py):
   -112.4, -120.8, -112.3, -117.5, -116.4. (With the scripts' earlier
   evaluation seeds, 1,000,000 + s x 100 + i, they were -111.5, -100.0,
   -116.3, -108.5, -108.3, where the earlier solve had -112.2, -100.5, -116.4,
@@ -66,7 +66,7 @@ memory ~340 MB; simulating 1,000 episodes takes ~0.5 s.
     python benchmarks/pendulum_optimal.py --env-kwargs length=1.0 motor=4.0
 
 The module needs numpy and pendulum_env.py only; `--run-seeds` also imports
-ppo_continuous_beta.py (and with it torch) for its `evaluation_seeds`.
+ppo_continuous_beta.py (and with it torch) for its `env_seeds`.
 """
 
 from __future__ import annotations
@@ -316,12 +316,13 @@ def parse_env_kwargs(pairs) -> PendulumConfig:
 
 
 def load_evaluation_seeds():
-    """ppo_continuous_beta's `evaluation_seeds(seed, episodes)`, imported only when needed: it imports torch."""
+    """The evaluation env seeds of a PPO run seed, as ppo_continuous_beta draws them (imported only when needed: it
+    imports torch)."""
     try:
-        from ppo_continuous_beta import evaluation_seeds
+        from ppo_continuous_beta import env_seeds
     except ImportError as error:
-        exit_with_error(f"--run-seeds needs evaluation_seeds from ppo_continuous_beta.py ({error})")
-    return evaluation_seeds
+        exit_with_error(f"--run-seeds needs env_seeds from ppo_continuous_beta.py ({error})")
+    return lambda seed, episodes: env_seeds(seed, episodes, stream=(1,))
 
 
 def report(label: str, returns: np.ndarray):
@@ -341,7 +342,7 @@ def main(argv=None):
     parser.add_argument("--common", type=int, metavar="N",
                         help="score the starts of env seeds 0..N-1, the set common to every run")
     parser.add_argument("--run-seeds", type=int, nargs="+", metavar="SEED",
-                        help="score each PPO run seed's own evaluation starts (ppo_continuous_beta.evaluation_seeds)")
+                        help="score each PPO run seed's own evaluation starts (ppo_continuous_beta.env_seeds, evaluation stream)")
     parser.add_argument("--episodes", type=int, default=100, metavar="N",
                         help="evaluation episodes per run seed, for --run-seeds (default: 100)")
     parser.add_argument("--env-kwargs", nargs="+", default=[], metavar="KEY=VALUE",

@@ -7,10 +7,12 @@
 Everything after a lone `--` goes to the script unchanged. Each (environment, seed)
 pair is one process of the script, `--jobs` of them at a time; its output goes to
 `{out_dir}/logs/`. The runs are tagged with `--exp-name`, so the report step finds
-them again under `runs/` from their `summary.json` and TensorBoard logs, and writes
-`{out_dir}/results.md` (one row per environment) and `{out_dir}/{env_id}.png`
-(learning curves). With `--ray-address` the same runs go to a Ray cluster instead
-and come back into the local `runs/`, so the report step is the same.
+them again under `runs/` from their `summary.json` and TensorBoard logs, writes
+`{out_dir}/{env_id}.png` (learning curves) and puts one row per environment into
+`{out_dir}/results.md`: a row of the same environment is replaced where it stands,
+the rows and plots of the other environments already there are kept. With
+`--ray-address` the same runs go to a Ray cluster instead and come back into the
+local `runs/`, so the report step is the same.
 """
 
 import ast
@@ -18,6 +20,7 @@ import glob
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import tarfile
@@ -266,20 +269,25 @@ def summarize(runs: list[dict], solved: dict[str, float]) -> list[dict]:
     return rows
 
 
+TABLE_HEADER = ("| environment | eval return (mean ± std over seeds) | per seed | seeds | steps | "
+                "median wall time (training + evaluation) | median steps/s | solved | first reached (steps, s) |\n"
+                "|---|---|---|---|---|---|---|---|---|\n")
+
+
+def table_line(row: dict) -> str:
+    """One row of `summarize` as a line of the markdown table."""
+    solved = "n/a" if row["threshold"] is None else f"{row['solved']}/{row['seeds']} (≥ {row['threshold']:g})"
+    reached = "n/a" if row["reached"] is None else "; ".join(
+        "never" if r is None else f"{r[0] / 1e6:.2f}M, {r[1]:,.0f} s" for r in row["reached"])
+    return (f"| {row['env_id']} | {row['mean']:.1f} ± {row['std']:.1f} | "
+            f"{', '.join(f'{value:.1f}' for value in row['per_seed'])} | {row['seeds']} | "
+            f"{row['steps']:,.0f} | {row['wall_time']:.1f} s | {row['sps']:,.0f} | {solved} | "
+            f"{reached if row['threshold'] is not None else 'n/a'} |")
+
+
 def markdown_table(rows: list[dict]) -> str:
     """The rows of `summarize` as a markdown table."""
-    lines = ["| environment | eval return (mean ± std over seeds) | per seed | seeds | steps | "
-             "median wall time (training + evaluation) | median steps/s | solved | first reached (steps, s) |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    for row in rows:
-        solved = "n/a" if row["threshold"] is None else f"{row['solved']}/{row['seeds']} (≥ {row['threshold']:g})"
-        reached = "n/a" if row["reached"] is None else "; ".join(
-            "never" if r is None else f"{r[0] / 1e6:.2f}M, {r[1]:,.0f} s" for r in row["reached"])
-        lines.append(f"| {row['env_id']} | {row['mean']:.1f} ± {row['std']:.1f} | "
-                     f"{', '.join(f'{value:.1f}' for value in row['per_seed'])} | {row['seeds']} | "
-                     f"{row['steps']:,.0f} | {row['wall_time']:.1f} s | {row['sps']:,.0f} | {solved} | "
-                     f"{reached if row['threshold'] is not None else 'n/a'} |")
-    return "\n".join(lines) + "\n"
+    return TABLE_HEADER + "".join(table_line(row) + "\n" for row in rows)
 
 
 # ---------------------------------------------------------------- learning curves
@@ -369,11 +377,38 @@ def plot_evaluations(env_id: str, evaluations, threshold: float | None, path: st
     fig.savefig(path)
 
 
+TITLE = re.compile(r"# Benchmark of (.+) \(runs tagged (.+)\)$")
+
+
+def read_report(path: str) -> tuple[list[str], list[str], dict[str, str], dict[str, list[str]]]:
+    """What a results.md written by `write_report` holds: the scripts and tags its title names, and its table
+    lines and image lines by env id, in their order (all empty when there is no such file)."""
+    scripts, tags, lines, images = [], [], {}, {}
+    if not os.path.isfile(path):
+        return scripts, tags, lines, images
+    with open(path) as f:
+        for line in f.read().splitlines():
+            title = TITLE.match(line)
+            if title:
+                scripts, tags = title[1].split(", "), title[2].split(", ")
+            elif line.startswith("| ") and line + "\n" not in TABLE_HEADER:
+                lines[line[2:].split(" | ")[0]] = line
+            elif line.startswith("!["):
+                images.setdefault(line[2:].split("]")[0].split(" ")[0], []).append(line)
+    return scripts, tags, lines, images
+
+
 def write_report(runs: list[dict], solved: dict[str, float], out_dir: str, script: str, exp_name: str) -> list[dict]:
-    """Write `results.md` and one `{env_id}.png` per environment into `out_dir`; return the table's rows."""
+    """Write one `{env_id}.png` per environment of `runs` into `out_dir` and merge their rows into its `results.md`:
+    a row of the same env id is replaced where it stands, a new one goes at the end, and the rows and plots of
+    the other environments already there stay as they are. Return the rows of `runs`."""
     rows = summarize(runs, solved)
-    sections = []
+    path = os.path.join(out_dir, "results.md")
+    scripts, tags, lines, images = read_report(path)
+    kept = [env_id for env_id in lines if env_id not in {row["env_id"] for row in rows}]
     for row in rows:
+        lines[row["env_id"]] = table_line(row)
+        images[row["env_id"]] = []
         mine = [run for run in runs if run["env_id"] == row["env_id"]]
         grid = np.linspace(0, max(run["global_step"] for run in mine), 100)
         # a run too short to finish an episode has no curve; the others still make one
@@ -383,21 +418,25 @@ def write_report(runs: list[dict], solved: dict[str, float], out_dir: str, scrip
             image = f"{file_name(row['env_id'])}.png"
             plot_curves(row["env_id"], grid, curves, row["threshold"], os.path.join(out_dir, image),
                         f"{row['env_id']}, {script}")
-            sections.append(f"![{row['env_id']}]({image})")
+            images[row["env_id"]].append(f"![{row['env_id']}]({image})")
         evaluations = [(run["args"]["seed"], *evaluation_curve(run)) for run in mine]
         if any(len(steps) > 1 for _, steps, _, _ in evaluations):  # evaluated during training (--eval-every)
             image = f"{file_name(row['env_id'])}_eval.png"
             plot_evaluations(row["env_id"], evaluations, row["threshold"], os.path.join(out_dir, image),
                              f"{row['env_id']}, {script}")
-            sections.append(f"![{row['env_id']} evaluations]({image})")
-    with open(os.path.join(out_dir, "results.md"), "w") as f:
-        f.write(f"# Benchmark of {script} (runs tagged {exp_name})\n\n"
+            images[row["env_id"]].append(f"![{row['env_id']} evaluations]({image})")
+    # the title names every script and tag whose rows the table may still hold
+    scripts = list(dict.fromkeys(scripts + [script])) if kept else [script]
+    tags = list(dict.fromkeys(tags + [exp_name])) if kept else [exp_name]
+    with open(path, "w") as f:
+        f.write(f"# Benchmark of {', '.join(scripts)} (runs tagged {', '.join(tags)})\n\n"
                 "Evaluation return: the deterministic policy after training, mean ± std over seeds of each "
                 "seed's mean evaluation return. Solved: seeds whose evaluation mean reached the threshold. "
                 "Curves: mean of the last 10 training episodes, averaged over seeds; where runs evaluated during "
                 "training (--eval-every), each seed's evaluation return against steps and wall time, and the "
                 "steps and seconds at which it first reached the threshold.\n\n"
-                + markdown_table(rows) + "\n" + "\n".join(sections) + "\n")
+                + TABLE_HEADER + "".join(line + "\n" for line in lines.values()) + "\n"
+                + "".join(image + "\n" for env_id in lines for image in images.get(env_id, [])))
     return rows
 
 
@@ -446,8 +485,10 @@ def main(argv: list[str] | None = None) -> int:
     runs = find_runs(exp_name, env_ids, seeds)
     if runs:
         os.makedirs(args.out_dir, exist_ok=True)
-        print("\n" + markdown_table(write_report(runs, solved, args.out_dir, os.path.basename(args.script), exp_name)))
-        print(f"wrote {os.path.join(args.out_dir, 'results.md')} and its plots from {len(runs)} run(s)")
+        rows = write_report(runs, solved, args.out_dir, os.path.basename(args.script), exp_name)
+        print("\n" + markdown_table(rows))
+        print(f"wrote the rows above ({len(runs)} run(s)) and their plots into "
+              f"{os.path.join(args.out_dir, 'results.md')}; the rows of other environments already there are kept")
     elif args.report_only:
         fail(f"no finished runs tagged {exp_name} under {RUNS_DIR}/; check --exp-name, --env-ids and --seeds, "
              "or run the sweep without --report-only")

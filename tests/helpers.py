@@ -1,9 +1,30 @@
-"""Small environments and readers shared by the tests."""
+"""Small environments, readers and runners shared by the tests."""
 
 import glob
+import os
+import subprocess
+import sys
 
 import gymnasium as gym
 import numpy as np
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ENV_OF = {"ppo_discrete": "CartPole-v1", "ppo_continuous_beta": "SwingUpPendulum-v0"}  # each script's env in tests
+ACTION_OF = {"ppo_discrete": "discrete", "ppo_continuous_beta": "box"}  # ConstantRewardEnv's action for each
+
+
+def tiny(script, **overrides):
+    """Args of a run small enough for a unit test: 4 iterations of 4 environments x 32 steps (batch 128), 2
+    evaluation episodes, on the script's test env unless `env_id` is given."""
+    settings = dict(env_id=ENV_OF[script.__name__], total_timesteps=512, num_envs=4, num_steps=32, eval_episodes=2)
+    return script.Args(**(settings | overrides))
+
+
+def run_script(script: str, *argv: str, cwd, env=None, timeout=300) -> subprocess.CompletedProcess:
+    """`python SCRIPT ARGV...` from the repository, run in `cwd` by this interpreter."""
+    return subprocess.run([sys.executable, os.path.join(ROOT, script), *argv], capture_output=True, text=True,
+                          cwd=cwd, env=env, timeout=timeout)
 
 
 class ConstantRewardEnv(gym.Env):
@@ -54,11 +75,12 @@ def read_scalars(run_dir: str) -> dict:
     return scalars
 
 
-def refused(train, args, capsys) -> str:
-    """Run `train(args)`, expect the one-line refusal with exit status 2, return the line."""
+def refused(function, args, capsys) -> str:
+    """Run `function(args)` (train or evaluate_saved_agent), expect the one-line refusal with exit status 2,
+    return the line."""
     import pytest
     with pytest.raises(SystemExit) as stop:
-        train(args)
+        function(args)
     assert stop.value.code == 2
     message = capsys.readouterr().err.strip()
     assert message.startswith("error: ") and "\n" not in message
@@ -120,3 +142,72 @@ class ShiftedActionEnv(ConstantRewardEnv):
         ShiftedActionEnv.received.append(int(action))
         assert self.action_space.contains(action), f"{action} is not an action of {self.action_space}"
         return super().step(action)
+
+
+class AlternatingObservationEnv(ConstantRewardEnv):
+    """Reward 1 a step; the observation is [-1] at reset and changes sign at every step, so it is [+1] after an odd
+    number of steps. Cut by a time limit of 3 steps, an episode ends on [+1] while the next one starts on [-1]:
+    V(last observation) and V(reset observation) differ. `terminate_after=k` also terminates it at its k-th step."""
+
+    def __init__(self, terminate_after=None, **kwargs):
+        super().__init__(**kwargs)
+        self.terminate_after = terminate_after
+
+    def reset(self, *, seed=None, options=None):
+        self.steps = 0
+        return super().reset(seed=seed, options=options)
+
+    def observation(self):
+        return np.array([1.0 if self.steps % 2 else -1.0], np.float32)
+
+    def step(self, action):
+        self.steps += 1
+        obs, reward, _, truncated, info = super().step(action)
+        return obs, reward, self.steps == self.terminate_after, truncated, info
+
+
+def interrupted_run(script, args, at_iteration: int, monkeypatch) -> str:
+    """Run `script.train(args)` and press Ctrl-C during iteration `at_iteration` (when it logs its steps per
+    second): the run stops after that iteration with a checkpoint, as on the command line. Returns its path."""
+    import signal
+
+    import pytest
+    from torch.utils.tensorboard import SummaryWriter
+    add_scalar, iterations = SummaryWriter.add_scalar, []
+
+    def counting_add_scalar(writer, tag, *rest, **kwargs):
+        if tag == "charts/SPS":
+            iterations.append(tag)
+            if len(iterations) == at_iteration:
+                signal.raise_signal(signal.SIGINT)
+        return add_scalar(writer, tag, *rest, **kwargs)
+
+    monkeypatch.setattr(SummaryWriter, "add_scalar", counting_add_scalar)
+    with pytest.raises(SystemExit) as stop:
+        script.train(args)
+    monkeypatch.setattr(SummaryWriter, "add_scalar", add_scalar)
+    assert stop.value.code == 128 + signal.SIGINT
+    return max(glob.glob("runs/*/checkpoint.pt"), key=os.path.getmtime)  # this run's, the newest
+
+
+def look_like_a_desktop(monkeypatch) -> list:
+    """Make the environment look like a Linux desktop (DISPLAY set, no off-screen SDL driver), so that --play
+    starts; but whenever pygame starts its display, SDL is first told to draw into memory (its dummy driver), so
+    no window ever opens. Returns a list that gets an entry each time pygame starts its display."""
+    import pygame
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.setenv("DISPLAY", ":0")
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.delenv("SDL_VIDEODRIVER", raising=False)
+    started = []
+
+    def off_screen(init):
+        def start(*args, **kwargs):
+            monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
+            started.append(init)
+            return init(*args, **kwargs)
+        return start
+
+    monkeypatch.setattr(pygame, "init", off_screen(pygame.init))
+    monkeypatch.setattr(pygame.display, "init", off_screen(pygame.display.init))
+    return started

@@ -1,11 +1,14 @@
-"""Worked examples of the swing-up pendulum (pendulum_env.py, seed 000, SPEC.md).
+"""Worked examples of the swing-up pendulum (pendulum_env.py, SPEC.md).
 
 Defaults: length 2/3, max_speed 8, motor 6, gravitation 10, dt 1/20, so gravity
 alone gives an angular acceleration of 15 * sin(angle) and the motor up to 6.
 """
 
+import importlib.util
 import math
+import os
 import runpy
+import subprocess
 import sys
 import warnings
 
@@ -27,6 +30,11 @@ from pendulum_env import (
 )
 
 PI = math.pi
+needs_pygame = pytest.mark.skipif(importlib.util.find_spec("pygame") is None, reason="pygame draws the frames")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# No display at all: neither a screen nor an SDL driver chosen
+HEADLESS = {key: value for key, value in os.environ.items()
+            if key not in ("DISPLAY", "WAYLAND_DISPLAY", "SDL_VIDEODRIVER")}
 
 
 def step_from(angle, velocity, action, **config):
@@ -37,7 +45,7 @@ def step_from(angle, velocity, action, **config):
 
 
 # --------------------------------------------------------------------------- #
-# Physics: seed 000's worked examples (control 0 is action 0.5, control 1 is action 1)
+# Physics: SPEC.md's worked examples (control 0 is action 0.5, control 1 is action 1)
 # --------------------------------------------------------------------------- #
 def test_hanging_down_at_rest_stays_down():
     # sin(pi) is 1.22e-16 in floating point, not 0: a tiny push of 15 * 1.22e-16 * 0.05.
@@ -218,8 +226,10 @@ def test_invalid_constructor_arguments_are_refused_clearly(argument, message):
 def test_invalid_vector_arguments_are_refused_clearly():
     with pytest.raises(ValueError, match="num_envs=0 is invalid"):
         SwingUpPendulumVectorEnv(num_envs=0)
-    with pytest.raises(ValueError, match="autoreset_mode='Sometimes' is not supported"):
+    with pytest.raises(ValueError, match="'Sometimes' is not a valid AutoresetMode"):
         SwingUpPendulumVectorEnv(autoreset_mode="Sometimes")
+    with pytest.raises(ValueError, match="autoreset_mode=DISABLED is not supported"):
+        SwingUpPendulumVectorEnv(autoreset_mode=AutoresetMode.DISABLED)
     with pytest.raises(ValueError, match="render_mode='human' is not supported"):
         SwingUpPendulumVectorEnv(render_mode="human")
 
@@ -299,7 +309,8 @@ def test_next_step_autoreset_returns_reset_observation_with_zero_reward():
     reference.step(push)
     reference.step(push)
     reference._restart(np.array([True, True]))  # what the third step does in next-step mode
-    np.testing.assert_array_equal(observations, pendulum_env.observe(reference.angle, reference.velocity, reference.config))
+    expected = pendulum_env.observe(reference.angle, reference.velocity, reference.config)
+    np.testing.assert_array_equal(observations, expected)
 
 
 def test_vector_reset_with_seed_list_and_options():
@@ -359,6 +370,7 @@ def test_running_the_module_again_does_not_register_again():
 # --------------------------------------------------------------------------- #
 # Rendering
 # --------------------------------------------------------------------------- #
+@needs_pygame
 def test_rgb_array_frame_shows_rod_and_bob():
     frame = render_frame(0.0, 0.0, 2 / 3)
     assert frame.shape == (480, 854, 3) and frame.dtype == np.uint8
@@ -371,17 +383,20 @@ def test_rgb_array_frame_shows_rod_and_bob():
     assert not np.array_equal(frame, sideways)
 
 
+@needs_pygame
 def test_control_arc_radius_and_arrow_direction():
     off, right, left = (render_frame(0.0, control, 2 / 3) for control in (0.0, 1.0, -1.0))
     # The arc's radius is |control| * 0.2 * 480 = 96 px at full control: below the pivot at row 336.
     assert off[336, 427].max() == 255 and right[336, 427].max() < 64 and left[336, 427].max() < 64
     half = render_frame(0.0, 0.5, 2 / 3)
     assert half[288, 427].max() < 64 and half[336, 427].max() == 255
-    # Opposite controls draw mirror images: the arrow at the other end of the arc.
-    assert not np.array_equal(right, left) and not np.array_equal(right, off)
-    np.testing.assert_array_equal(np.fliplr(right), left)
+    # Opposite controls draw the arrow at opposite ends of the arc: for control > 0 it sits at the
+    # upper-left end, about (362, 168), pointing clockwise; for control < 0 at the mirror point (491, 168).
+    assert right[168, 362].max() < 64 and right[168, 491].min() > 192
+    assert left[168, 491].max() < 64 and left[168, 362].min() > 192
 
 
+@needs_pygame
 def test_env_render_shows_the_last_control():
     env = SwingUpPendulumEnv(render_mode="rgb_array")
     env.reset(seed=0)
@@ -390,6 +405,7 @@ def test_env_render_shows_the_last_control():
     np.testing.assert_array_equal(env.render(), render_frame(env.angle, 1.0, 2 / 3))
 
 
+@needs_pygame
 def test_vector_render_gives_one_frame_per_pendulum():
     vector = SwingUpPendulumVectorEnv(num_envs=2, render_mode="rgb_array")
     vector.reset(seed=0)
@@ -411,11 +427,24 @@ def test_human_mode_opens_a_window(monkeypatch):
     assert env._window is None
 
 
-def test_human_mode_without_pygame_says_how_to_install_it(monkeypatch):
+@pytest.mark.parametrize("mode", ["human", "rgb_array"])
+def test_rendering_without_pygame_says_how_to_install_it(monkeypatch, mode):
     monkeypatch.setitem(sys.modules, "pygame", None)  # makes `import pygame` fail
-    env = SwingUpPendulumEnv(render_mode="human")
-    with pytest.raises(gym.error.DependencyNotInstalled, match="pip install pygame"):
-        env.reset(seed=0)
+    env = SwingUpPendulumEnv(render_mode=mode)
+    with pytest.raises(gym.error.DependencyNotInstalled, match='run "pip install pygame"'):
+        env.reset(seed=0)  # human mode draws here already
+        env.render()
+    assert SwingUpPendulumEnv().reset(seed=0)[0].shape == (3,)  # without rendering, pygame is not needed
+
+
+@needs_pygame
+def test_rgb_array_frames_need_no_display():
+    """pygame draws on an off-screen surface: no display, no SDL video driver, nothing printed."""
+    code = ("import gymnasium as gym, pendulum_env, pygame; env = gym.make('SwingUpPendulum-v0', "
+            "render_mode='rgb_array'); env.reset(seed=0); print(env.render().shape, pygame.display.get_init())")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=HEADLESS,
+                          timeout=120)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "(480, 854, 3) False\n", "")
 
 
 # --------------------------------------------------------------------------- #
@@ -425,13 +454,11 @@ def test_mouse_position_sets_the_control():
     assert [mouse_control(x) for x in (0, 213.5, 427, 854, 1000)] == [1.0, 0.5, 0.0, -1.0, -1.0]
 
 
-def expected_after(actions):
-    """The observation after these actions, starting hanging down at rest as the game does."""
+def expected_rewards(actions):
+    """The rewards of these actions, starting hanging down at rest as the game does."""
     env = SwingUpPendulumEnv()
     env.reset(options={"angle": PI, "velocity": 0.0})
-    for action in actions:
-        observation, *_ = env.step(np.array([action], np.float32))
-    return observation
+    return [env.step(np.array([action], np.float32))[1] for action in actions]
 
 
 @pytest.fixture
@@ -444,7 +471,7 @@ def headless_pygame(monkeypatch):
 def test_play_with_the_mouse_at_the_left_edge(headless_pygame, monkeypatch):
     monkeypatch.setattr(headless_pygame.mouse, "get_focused", lambda: True)
     monkeypatch.setattr(headless_pygame.mouse, "get_pos", lambda: (0, 240))  # control +1
-    np.testing.assert_array_equal(pendulum_env.play(steps=4), expected_after([1.0] * 4))
+    np.testing.assert_array_equal(pendulum_env.play(steps=4), expected_rewards([1.0] * 4))
 
 
 def test_play_hands_over_to_the_policy_while_the_button_is_held(headless_pygame, monkeypatch):
@@ -455,15 +482,40 @@ def test_play_hands_over_to_the_policy_while_the_button_is_held(headless_pygame,
         return np.array([0.0], np.float32)  # full control one way: not what the mouse (motor off) would give
 
     monkeypatch.setattr(headless_pygame.mouse, "get_pressed", lambda *args, **kwargs: (True, False, False))
-    observation = pendulum_env.play(policy, steps=3)
-    np.testing.assert_array_equal(observation, expected_after([0.0] * 3))
+    rewards = pendulum_env.play(policy, steps=3)
+    np.testing.assert_array_equal(rewards, expected_rewards([0.0] * 3))
     assert len(seen) == 3 and seen[0].shape == (3,) and seen[0].dtype == np.float32
 
 
-def test_benchmark_prints_a_row_per_size(capsys):
-    pendulum_env.benchmark(env_counts=(1, 4), steps_per_env=3)
-    rows = capsys.readouterr().out.splitlines()
-    assert len(rows) == 4 and rows[2].split()[0] == "1" and rows[3].split()[0] == "4"
+@needs_pygame
+@pytest.mark.skipif(sys.platform in ("win32", "darwin"), reason="there a display is taken to be there")
+def test_the_installation_check_runs_off_screen_without_a_display_and_says_so():
+    done = subprocess.run([sys.executable, "pendulum_env.py", "--steps", "10"], capture_output=True, text=True,
+                          cwd=ROOT, env=HEADLESS, timeout=120)
+    assert done.returncode == 0 and done.stderr == ""
+    # The mouse is outside the (off-screen) window: motor off, the pendulum hangs at rest, pi^2 a step.
+    assert done.stdout == ("SwingUpPendulum-v0: played 10 frames off-screen (no display), the mouse driving the "
+                           f"motor: return {-10 * PI**2:.1f}\n")
+
+
+def test_a_display_that_cannot_be_opened_is_named_in_one_line(headless_pygame, monkeypatch, capsys):
+    # DISPLAY names a display SDL cannot reach: SDL opens no window (pygame.error) or, as the dummy driver
+    # here, draws off-screen where nobody sees it.
+    monkeypatch.setattr(pendulum_env, "has_display", lambda: True)
+    with pytest.raises(SystemExit) as stop:
+        pendulum_env.main([])
+    assert stop.value.code == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert line == ("pendulum_env.py: error: cannot open the window: SDL could not open a window on this display and "
+                    "fell back to drawing off-screen; run it on a desktop (or over ssh -X), or check the installation "
+                    "off-screen with --steps N")
+
+
+def test_speed_benchmark_prints_a_row_per_size():
+    done = subprocess.run([sys.executable, "benchmarks/pendulum_speed.py", "--env-counts", "1", "4",
+                           "--steps-per-env", "3"], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    rows = done.stdout.splitlines()
+    assert done.returncode == 0 and len(rows) == 4 and rows[2].split()[0] == "1" and rows[3].split()[0] == "4"
     assert rows[3].endswith("x")
 
 

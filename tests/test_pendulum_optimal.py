@@ -149,7 +149,7 @@ def test_command_line_scores_common_starts_and_run_seeds(monkeypatch, capsys):
     # A stand-in for ppo_continuous_beta, so the test needs no torch: each run
     # seed's evaluation env seeds as the PPO script draws them.
     stand_in = types.ModuleType("ppo_continuous_beta")
-    stand_in.evaluation_seeds = lambda seed, episodes: [1_000_000 + seed * episodes + i for i in range(episodes)]
+    stand_in.env_seeds = lambda seed, count, stream: [1_000_000 + seed * count + i for i in range(count)]
     monkeypatch.setitem(sys.modules, "ppo_continuous_beta", stand_in)
     pendulum_optimal.main(["--grid", "61", "49", "--common", "20", "--run-seeds", "1", "2", "--episodes", "10"])
     out = capsys.readouterr().out

@@ -1,55 +1,28 @@
-"""ppo_discrete.py: worked examples of its pure functions, refused inputs, and learning."""
+"""ppo_discrete.py: flattened observations, saved agents and their evaluation, action numbering, and learning.
 
+What both scripts share (GAE, losses, refused settings, bootstrapping, reproducibility) is in test_algorithm.py;
+interrupts, resuming and loading in test_robustness.py.
+"""
+
+import functools
 import json
 import os
-import subprocess
-import sys
 
-import gymnasium as gym
 import numpy as np
 import pytest
 import torch
 
 import ppo_discrete
-from ppo_discrete import Args, train
-from tests.helpers import ConstantRewardEnv, ShiftedActionEnv, read_scalars, refused, register_once
+from ppo_discrete import Args, evaluate_saved_agent, train
+from tests import helpers
+from tests.helpers import (ConstantRewardEnv, ShiftedActionEnv, interrupted_run, look_like_a_desktop, read_scalars,
+                           refused, register_once)
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def tiny(**overrides) -> Args:
-    """A run small enough for a unit test."""
-    settings = dict(env_id="CartPole-v1", total_timesteps=512, num_envs=4, num_steps=32, eval_episodes=2)
-    settings.update(overrides)
-    return Args(**settings)
+register_once("ConstantReward-v0", ConstantRewardEnv, max_episode_steps=5)
+register_once("ShiftedActions-v0", ShiftedActionEnv, max_episode_steps=5)
 
 
-# Time limits: bootstrapping a truncated episode
-
-def test_truncated_episodes_are_bootstrapped():
-    """Reward 1 per step forever, cut at 5 steps by a time limit the agent cannot see.
-
-    The true value is 1 / (1 - gamma) = 10 at gamma 0.9. Treating the cut as a
-    terminal state would teach the critic the mean of the partial sums,
-    (1 - 0.9^k) / 0.1 averaged over k = 1..5, about 2.6.
-    """
-    register_once("ConstantReward-v0", ConstantRewardEnv, max_episode_steps=5)
-    args = tiny(env_id="ConstantReward-v0", total_timesteps=20_000, num_steps=50, gamma=0.9,
-                learning_rate=1e-2, clip_vloss=False, eval_episodes=1)
-    agent = train(args)["agent"]
-    with torch.no_grad():
-        value = agent.get_value(torch.ones(1, 1)).item()
-    assert value == pytest.approx(10.0, rel=0.1)
-
-
-# Reproducibility
-
-def test_same_seed_gives_identical_logged_numbers(tmp_path):
-    runs = [train(tiny(total_timesteps=1024, seed=3))["run_dir"] for _ in range(2)]
-    first, second = (read_scalars(run) for run in runs)
-    first.pop("charts/SPS"), second.pop("charts/SPS")
-    assert first.keys() == second.keys() and "losses/approx_kl" in first
-    assert first == second
+tiny = functools.partial(helpers.tiny, ppo_discrete)  # 4 iterations of 4 envs x 32 steps on CartPole-v1
 
 
 # Observations that need flattening
@@ -66,58 +39,66 @@ def test_saved_agent_evaluates_to_the_same_returns(activation):
     result = train(tiny(total_timesteps=2048, save_model=True, seed=2, activation=activation))
     path = f"{result['run_dir']}/agent.pt"
     assert torch.load(path, weights_only=True)["args"]["activation"] == activation
-    evaluated = train(tiny(eval_model=path, seed=2))
+    evaluated = evaluate_saved_agent(tiny(eval_model=path, seed=2))
     np.testing.assert_array_equal(evaluated["eval_returns"], result["eval_returns"])
+    # and in Python, load_policy gives the same actions as the trained agent
+    obs = np.random.default_rng(0).normal(size=(64, 4)).astype(np.float32)
+    with torch.no_grad():
+        expected = result["agent"].act_deterministic(torch.as_tensor(obs)).numpy()
+    np.testing.assert_array_equal(ppo_discrete.load_policy(path)(obs), expected)
 
 
-def test_evaluation_records_videos(tmp_path):
+def test_evaluating_a_saved_agent_records_a_video_and_says_where(capsys):
     pytest.importorskip("moviepy")
-    result = train(tiny(total_timesteps=512, save_model=True))
-    train(tiny(eval_model=f"{result['run_dir']}/agent.pt", capture_video=True, eval_episodes=1))
-    videos = [name for _, _, names in os.walk(tmp_path / "videos") for name in names if name.endswith(".mp4")]
-    assert len(videos) >= 1
+    result = train(tiny(save_model=True))
+    capsys.readouterr()
+    evaluate_saved_agent(tiny(eval_model=f"{result['run_dir']}/agent.pt", capture_video=True, eval_episodes=1))
+    run_name = os.path.basename(result["run_dir"])
+    videos = [f"videos/{run_name}__eval/{name}" for name in os.listdir(f"videos/{run_name}__eval")]
+    assert videos and all(name.endswith(".mp4") for name in videos)
+    printed = capsys.readouterr().out
+    assert all(video in printed for video in videos)
 
 
-# Refused inputs (the settings both scripts share are in test_algorithm.py)
+def test_env_keywords_reach_training_a_resumed_run_the_saved_agent_and_its_evaluation(monkeypatch, capsys):
+    """ConstantReward pays `reward` per step for 5 steps: with reward=2.0 every episode returns 10. Interrupted at
+    iteration 4 of 5, resumed with --save-model; the agent is then evaluated on its own env and keywords, with
+    neither --env-id nor --env-kwargs given, and with a keyword overridden."""
+    checkpoint = interrupted_run(ppo_discrete, tiny(env_id="ConstantReward-v0", env_kwargs=("reward=2.0",),
+                                                    total_timesteps=640), 4, monkeypatch)
+    result = train(Args(resume=checkpoint, save_model=True))
+    training_returns = [value for _, value in read_scalars(result["run_dir"])["charts/episodic_return"]]
+    # both parts of the run: 4 envs finish 128 // 5 episodes before the interrupt (the 6th one's 3 steps are lost
+    # with it) and 32 // 5 after the resumed run resets them
+    assert len(training_returns) == 4 * (128 // 5 + 32 // 5) and set(training_returns) == {10.0}
+    assert result["eval_returns"].tolist() == [10.0, 10.0]
+    summary = json.load(open(f"{result['run_dir']}/summary.json"))
+    assert summary["env_id"] == "ConstantReward-v0" and summary["args"]["env_kwargs"] == ["reward=2.0"]
+    path = f"{result['run_dir']}/agent.pt"
+    assert torch.load(path, weights_only=True)["args"]["env_kwargs"] == ("reward=2.0",)
+    capsys.readouterr()
+    assert evaluate_saved_agent(Args(eval_model=path, eval_episodes=2))["eval_returns"].tolist() == [10.0, 10.0]
+    assert f"evaluating {path} on ConstantReward-v0 reward=2.0" in capsys.readouterr().out
+    evaluated = evaluate_saved_agent(Args(eval_model=path, eval_episodes=3, env_kwargs=("reward=3.0",)))
+    assert evaluated["eval_returns"].tolist() == [15.0, 15.0, 15.0]
+    assert f"evaluating {path} on ConstantReward-v0 reward=3.0" in capsys.readouterr().out
 
-def test_unflattenable_observations_and_non_discrete_actions_are_refused(capsys):
-    register_once("SequenceObs-v0", ConstantRewardEnv, kwargs={"observation": "sequence"})
-    assert "cannot be flattened" in refused(train, tiny(env_id="SequenceObs-v0"), capsys)
+
+def test_an_acrobot_agent_is_evaluated_on_acrobot_without_env_id(capsys):
+    result = train(tiny(env_id="Acrobot-v1", save_model=True))
+    path = f"{result['run_dir']}/agent.pt"
+    capsys.readouterr()
+    evaluated = evaluate_saved_agent(Args(eval_model=path, eval_episodes=2))
+    np.testing.assert_array_equal(evaluated["eval_returns"], result["eval_returns"])
+    assert f"evaluating {path} on Acrobot-v1" in capsys.readouterr().out
+
+
+# Refused inputs (the settings both scripts share are in test_algorithm.py, saved files in test_robustness.py)
+
+def test_actions_other_than_discrete_are_refused(capsys):
     register_once("MultiDiscreteActions-v0", ConstantRewardEnv, kwargs={"action": "multidiscrete"})
-    assert "Discrete actions only" in refused(train, tiny(env_id="MultiDiscreteActions-v0"), capsys)
-
-
-def test_missing_optional_dependency_names_the_install(monkeypatch, capsys):
-    def make_without_box2d(*args, **kwargs):
-        raise gym.error.DependencyNotInstalled('Box2D is not installed, run `pip install "gymnasium[box2d]"`')
-    monkeypatch.setattr(ppo_discrete.gym, "make", make_without_box2d)
-    assert 'pip install "gymnasium[box2d]"' in refused(train, tiny(env_id="LunarLander-v3"), capsys)
-
-
-def test_bad_checkpoints_are_refused(tmp_path, capsys):
-    (tmp_path / "notes.pt").write_text("not a checkpoint")
-    assert "is not a checkpoint" in refused(train, tiny(eval_model="notes.pt"), capsys)
-
-    # a pickle that would run code when loaded is refused by weights_only=True
-    torch.save({"script": "ppo_discrete", "payload": os.system}, tmp_path / "evil.pt")
-    assert "could run code" in refused(train, tiny(eval_model="evil.pt"), capsys)
-
-    path = f"{train(tiny(save_model=True))['run_dir']}/agent.pt"
-    assert "was saved for CartPole-v1, not Acrobot-v1" in refused(train, tiny(env_id="Acrobot-v1", eval_model=path), capsys)
-
-    # right environment id, wrong network shape
-    saved = torch.load(path, weights_only=True)
-    saved["agent"] = {name: torch.zeros(3, 3) for name in saved["agent"]}
-    torch.save(saved, tmp_path / "reshaped.pt")
-    assert "network of another shape" in refused(train, tiny(eval_model="reshaped.pt"), capsys)
-
-
-def test_command_line_error_has_no_traceback():
-    done = subprocess.run([sys.executable, os.path.join(ROOT, "ppo_discrete.py"), "--env-id", "CartPol-v1"],
-                          capture_output=True, text=True, timeout=60)
-    assert done.returncode == 2
-    [line] = done.stderr.strip().splitlines()
-    assert line.startswith("error: unknown environment id 'CartPol-v1'; did you mean CartPole-v1")
+    message = refused(train, tiny(env_id="MultiDiscreteActions-v0"), capsys)
+    assert "MultiDiscrete" in message and "Discrete" in message
 
 
 # Learning
@@ -132,51 +113,30 @@ def test_default_settings_solve_cartpole_with_seed_1():
 # Watching a saved agent
 
 def test_play_shows_the_evaluation_episodes_in_a_window(monkeypatch, capsys):
-    """`--eval-model PATH --play` runs the same episodes as evaluation, from the same starts, in a window."""
+    """`--eval-model PATH --play` runs the same episodes as evaluation, from the same starts, rendered for a
+    person (here into memory: SDL's dummy driver, so no window opens), and prints each return."""
     pytest.importorskip("pygame")
-    monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
     from gymnasium.envs.classic_control.cartpole import CartPoleEnv
     monkeypatch.setitem(CartPoleEnv.metadata, "render_fps", 100_000)  # as fast as it draws, not 50 frames a second
     result = train(tiny(total_timesteps=1024, save_model=True, eval_episodes=3))
-    played = train(tiny(eval_model=f"{result['run_dir']}/agent.pt", play=True, eval_episodes=3))
+    drawn = look_like_a_desktop(monkeypatch)
+    capsys.readouterr()
+    played = evaluate_saved_agent(tiny(eval_model=f"{result['run_dir']}/agent.pt", play=True, eval_episodes=3))
+    assert drawn  # it rendered for a person
     np.testing.assert_array_equal(played["eval_returns"], result["eval_returns"])
-    printed = capsys.readouterr().out.splitlines()[-3:]
-    assert printed == [f"episode {i + 1}: return {r:.2f}" for i, r in enumerate(result["eval_returns"])]
+    printed = capsys.readouterr().out
+    assert all(f"{r:.2f}" in printed for r in result["eval_returns"])  # each episode's return
 
 
-def test_play_needs_a_saved_agent(capsys):
-    assert "--play shows a saved agent" in refused(train, tiny(play=True), capsys)
-
-
-# Environment keywords and action numbering
-
-def test_env_keywords_reach_training_evaluation_the_saved_agent_and_a_resumed_run():
-    """ConstantReward pays `reward` per step for 5 steps: with reward=2.0 every episode returns 10."""
-    register_once("ConstantReward-v0", ConstantRewardEnv, max_episode_steps=5)
-    result = train(tiny(env_id="ConstantReward-v0", env_kwargs=("reward=2.0",), save_model=True, total_timesteps=640,
-                        checkpoint_every=4))
-    training_returns = [value for _, value in read_scalars(result["run_dir"])["charts/episodic_return"]]
-    assert training_returns and set(training_returns) == {10.0}
-    assert result["eval_returns"].tolist() == [10.0, 10.0]
-    summary = json.load(open(f"{result['run_dir']}/summary.json"))
-    assert summary["args"]["env_kwargs"] == ["reward=2.0"]
-    assert torch.load(f"{result['run_dir']}/agent.pt", weights_only=True)["args"]["env_kwargs"] == ("reward=2.0",)
-    # a saved agent is evaluated on its own environment, unless other keywords are given
-    assert train(tiny(env_id="ConstantReward-v0", eval_model=f"{result['run_dir']}/agent.pt"))[
-        "eval_returns"].tolist() == [10.0, 10.0]
-    assert train(tiny(env_id="ConstantReward-v0", eval_model=f"{result['run_dir']}/agent.pt",
-                      env_kwargs=("reward=3.0",)))["eval_returns"].tolist() == [15.0, 15.0]
-    # a resumed run keeps them: its last iteration's episodes and its evaluation pay 2 per step
-    resumed = train(Args(resume=f"{result['run_dir']}/checkpoint.pt"))
-    assert resumed["run_dir"] == result["run_dir"] and resumed["eval_returns"].tolist() == [10.0, 10.0]
-
+# Action numbering
 
 def test_actions_numbered_from_a_start_reach_the_env_as_it_numbers_them():
-    register_once("ShiftedActions-v0", ShiftedActionEnv, max_episode_steps=5)
     ShiftedActionEnv.received.clear()
     result = train(tiny(env_id="ShiftedActions-v0", save_model=True))
     assert len(ShiftedActionEnv.received) == 512 + 2 * 5 and set(ShiftedActionEnv.received) <= {5, 6}
     assert set(ShiftedActionEnv.received[:512]) == {5, 6}  # both actions were tried in training
     ShiftedActionEnv.received.clear()
-    train(tiny(env_id="ShiftedActions-v0", eval_model=f"{result['run_dir']}/agent.pt"))
+    evaluate_saved_agent(tiny(env_id="ShiftedActions-v0", eval_model=f"{result['run_dir']}/agent.pt"))
     assert len(ShiftedActionEnv.received) == 10 and set(ShiftedActionEnv.received) <= {5, 6}
+    # load_policy returns actions as the env numbers them too
+    assert set(ppo_discrete.load_policy(f"{result['run_dir']}/agent.pt")(np.ones((8, 1), np.float32))) <= {5, 6}

@@ -1,4 +1,4 @@
-"""The shape every PPO script keeps: PPO first, read top to bottom, and the two scripts as twins.
+"""The shape every PPO script keeps: PPO first, read top to bottom, the two scripts as twins, and small.
 
 A reader learns PPO from one file; what only keeps a run safe and usable comes
 after a banner line. The two scripts repeat each other by design, and what they
@@ -14,13 +14,14 @@ import sys
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.helpers import ROOT
+
 SCRIPTS = {"ppo_discrete.py": 280, "ppo_continuous_beta.py": 320}  # script: line by which the rollout starts
+LINE_BUDGETS = {"ppo_discrete.py": 650, "ppo_continuous_beta.py": 780, "pendulum_env.py": 520}  # SPEC.md
 BANNER = "# " + "-" * 52 + " Below: what keeps a run safe and usable, not PPO itself"
 # Top-level definitions whose text differs between the scripts because the action spaces do
-DIFFER_BY_DESIGN = {"Args", "Agent", "make_one_env", "train", "check_args", "check_env", "saved_agent", "restore",
-                    "load_agent", "deterministic_policy", "saved_policy", "play",
-                    "evaluate_saved_agent"}
+DIFFER_BY_DESIGN = {"Args", "Agent", "make_one_env", "train", "check_args", "check_env", "save", "restore",
+                    "load_policy", "deterministic_policy", "evaluate_saved_agent"}
 
 
 def source(script: str) -> str:
@@ -38,7 +39,8 @@ def definitions(script: str) -> dict[str, tuple[int, str]]:
 @pytest.mark.parametrize("script, rollout_by", SCRIPTS.items())
 def test_ppo_reads_first_and_train_is_short(script, rollout_by):
     lines = source(script).splitlines()
-    train = next(node for node in ast.parse(source(script)).body if getattr(node, "name", None) == "train")
+    module = ast.parse(source(script))
+    train = next(node for node in module.body if getattr(node, "name", None) == "train")
     assert train.end_lineno - train.lineno + 1 <= 150
     assert [node for node in ast.walk(train) if isinstance(node, (ast.FunctionDef, ast.Lambda))][1:] == []
     rollout = next(i + 1 for i, line in enumerate(lines) if re.search(r"for step in range\(", line))
@@ -48,18 +50,31 @@ def test_ppo_reads_first_and_train_is_short(script, rollout_by):
     before = {name for name, (line, _) in definitions(script).items() if line < banner}
     assert {"Args", "make_env", "Agent", "compute_gae", "clipped_surrogate_loss", "value_loss", "ppo_loss",
             "explained_variance", "train"} <= before
-    assert not {"check_args", "check_env", "RunGuard", "save_checkpoint", "evaluate"} & before
-    assert lines[-2:] == ['if __name__ == "__main__":', "    train(tyro.cli(Args))"]
+    assert not {"check_args", "check_env", "RunGuard", "save", "evaluate", "evaluate_saved_agent"} & before
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_the_command_line_evaluates_a_saved_agent_outside_train(script):
+    """The last statement parses Args with tyro, then calls evaluate_saved_agent or train, and train() itself
+    never evaluates a saved agent."""
+    module = ast.parse(source(script))
+    main = module.body[-1]
+    assert isinstance(main, ast.If) and ast.unparse(main.test) == "__name__ == '__main__'"
+    called = {ast.unparse(node.func) for node in ast.walk(main) if isinstance(node, ast.Call)}
+    assert {"tyro.cli", "evaluate_saved_agent", "train"} <= called
+    train = next(node for node in module.body if getattr(node, "name", None) == "train")
+    assert "eval_model" not in ast.unparse(train)
 
 
 def test_what_the_scripts_share_is_word_for_word_the_same():
     discrete, beta = definitions("ppo_discrete.py"), definitions("ppo_continuous_beta.py")
     shared = (discrete.keys() & beta.keys()) - DIFFER_BY_DESIGN
-    assert len(shared) >= 20
+    assert len(shared) >= 15
     for name in sorted(shared):
         assert discrete[name][1] == beta[name][1], f"{name} differs between the two scripts"
     # and the list of exceptions stays honest: each of them exists in both and really differs
     for name in DIFFER_BY_DESIGN:
+        assert name in discrete and name in beta, f"{name} is not in both scripts; drop it from DIFFER_BY_DESIGN"
         assert discrete[name][1] != beta[name][1], f"{name} is the same in both; drop it from DIFFER_BY_DESIGN"
 
 
@@ -67,9 +82,30 @@ def test_the_scripts_import_neither_each_other_nor_a_helper_module():
     for script in SCRIPTS:
         imported = {alias.name for node in ast.walk(ast.parse(source(script))) if isinstance(node, ast.Import)
                     for alias in node.names}
+        imported |= {node.module for node in ast.walk(ast.parse(source(script))) if isinstance(node, ast.ImportFrom)}
         assert not imported & {"ppo_discrete", "ppo_continuous_beta", "tests", "benchmarks"}
-    assert "ppo_continuous_beta" not in source("pendulum_env.py") .replace(
-        "python ppo_continuous_beta.py --eval-model PATH --play", "")  # one arrow: the Beta script imports it
+    imported = {alias.name for node in ast.walk(ast.parse(source("pendulum_env.py")))
+                if isinstance(node, (ast.Import, ast.ImportFrom)) for alias in node.names}
+    assert not imported & {"ppo_discrete", "ppo_continuous_beta"}  # one arrow: the Beta script imports it
+
+
+# Not met yet (issue "Lean" open): strict, so this fails the day a script fits its budget and the mark must go
+OVER_BUDGET = {"ppo_discrete.py", "ppo_continuous_beta.py"}
+
+
+@pytest.mark.parametrize("script, budget", [
+    pytest.param(script, budget, marks=[pytest.mark.xfail(strict=True, reason="over budget")] * (script in OVER_BUDGET))
+    for script, budget in LINE_BUDGETS.items()])
+def test_line_budgets(script, budget):
+    """SPEC.md's budgets: a learner copies the whole file."""
+    count = len(source(script).splitlines())
+    assert count <= budget, f"{script} has {count} lines; its budget is {budget}"
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_no_line_is_longer_than_120_characters(script):
+    long_lines = [i + 1 for i, line in enumerate(source(script).splitlines()) if len(line) > 120]
+    assert not long_lines, f"{script}: lines over 120 characters: {long_lines}"
 
 
 def test_the_beta_script_copied_alone_trains_other_envs_and_names_what_the_pendulum_needs(tmp_path):
@@ -80,8 +116,8 @@ def test_the_beta_script_copied_alone_trains_other_envs_and_names_what_the_pendu
     done = subprocess.run(command + ["--env-id", "Pendulum-v1"], cwd=tmp_path, env=env, capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert "evaluation over 1 episodes" in done.stdout
+    assert len(list(tmp_path.glob("runs/Pendulum-v1__*/summary.json"))) == 1
     done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 2
-    assert done.stderr.strip() == ("error: SwingUpPendulum-v0 is defined in pendulum_env.py; "
-                                   "put pendulum_env.py beside ppo_continuous_beta.py")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    [line] = done.stderr.strip().splitlines()
+    assert "SwingUpPendulum-v0" in line and "pendulum_env.py" in line

@@ -88,6 +88,35 @@ def test_report_only_rebuilds_the_same_table(sweep, monkeypatch, capsys):
     assert is_png("again/CartPole-v1.png") and is_png("again/Acrobot-v1.png")
 
 
+def test_reporting_one_row_keeps_the_other_rows_and_their_plots(sweep, monkeypatch, tmp_path):
+    """README's one-row reproduction into the published folder: the other environments' rows stay, in their
+    order, with their plots; only the row that was run changes."""
+    folder, _, _ = sweep
+    monkeypatch.chdir(folder)
+    published = os.path.join(os.path.dirname(SCRIPT), "benchmarks", "results", "discrete")
+    out = tmp_path / "published"
+    out.mkdir()
+    for name in ("results.md", "Acrobot-v1.png", "CartPole-v1.png", "LunarLander-v3.png"):
+        (out / name).write_bytes(open(os.path.join(published, name), "rb").read())
+    before = (out / "results.md").read_text().splitlines()
+    assert sweep_runner.main(["--script", SCRIPT, "--env-ids", "CartPole-v1", "--seeds", "1", "2", "--report-only",
+                              "--out-dir", str(out)]) == 0
+    after = (out / "results.md").read_text().splitlines()
+    rows = [line for line in after if line.startswith("| ") and not line.startswith("| environment")]
+    assert [row.split(" | ")[0] for row in rows] == ["| Acrobot-v1", "| CartPole-v1", "| LunarLander-v3"]
+    assert rows[0] in before and rows[2] in before and rows[1] not in before
+    cartpole = np.mean([run["eval_mean"] for run in summaries("CartPole-v1")])
+    assert table_means("\n".join(after))["CartPole-v1"] == pytest.approx(cartpole, abs=0.051)
+    for env_id in ("Acrobot-v1", "LunarLander-v3"):
+        assert f"![{env_id}]({env_id}.png)" in after
+        assert (out / f"{env_id}.png").read_bytes() == open(os.path.join(published, f"{env_id}.png"), "rb").read()
+    assert (out / "CartPole-v1.png").read_bytes() != open(os.path.join(published, "CartPole-v1.png"), "rb").read()
+    assert is_png(out / "CartPole-v1.png") and "![CartPole-v1 evaluations](CartPole-v1_eval.png)" in after
+    # the title names the tags of the runs the table may hold; the explanation stays
+    assert after[0] == "# Benchmark of ppo_discrete.py (runs tagged results_discrete, bench_ppo_discrete)"
+    assert after[1:3] == before[1:3]
+
+
 def test_report_only_without_runs_is_refused(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit) as stop:
