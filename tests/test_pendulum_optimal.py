@@ -189,3 +189,36 @@ def test_runs_as_a_script_without_torch():
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
     )
     assert imports.stdout.strip() == "False", imports.stderr
+
+
+def test_a_physics_variant_reaches_the_training_env_the_optimum_and_the_evaluation():
+    """One set of --env-kwargs (a long pendulum with a weak motor) goes everywhere a variant's row needs it: into
+    the run's saved settings, into the DP's physics, and into the evaluation, whose returns are those of the
+    variant's own environment from the run's evaluation starts (and not those of the default physics)."""
+    import ppo_continuous_beta as beta
+    variant = ("length=1.0", "motor=4.0")
+    result = beta.train(beta.Args(env_kwargs=variant, total_timesteps=4096, num_envs=16, num_steps=32,
+                                  eval_episodes=4, save_model=True, seed=3))
+    saved = beta.load_checkpoint(f"{result['run_dir']}/agent.pt")
+    assert saved["args"]["env_kwargs"] == variant
+    config = pendulum_optimal.parse_env_kwargs(variant)
+    assert (config.length, config.motor) == (1.0, 4.0)
+    # the evaluation starts of run seed 3, drawn by the variant's env, scored by the policy in that env
+    starts = pendulum_optimal.starts_for_seeds(beta.env_seeds(3, 4, stream=(1,)), config)
+    policy = beta.load_policy(saved)
+    returns = []
+    for angle, velocity in zip(*starts):
+        env = pendulum_env.SwingUpPendulumEnv(length=1.0, motor=4.0)
+        obs, _ = env.reset(options={"angle": angle, "velocity": velocity})
+        total, done = 0.0, False
+        while not done:
+            obs, reward, terminated, truncated, _ = env.step(policy(obs[None])[0])
+            total, done = total + reward, terminated or truncated
+        returns.append(total)
+    np.testing.assert_allclose(result["eval_returns"], returns, rtol=1e-6)
+    default_physics = beta.evaluate(policy, beta.Args(eval_episodes=4, seed=3))
+    assert not np.allclose(default_physics, returns)
+    # and the DP scores the same starts under the variant's physics: no better than optimal, no worse than idle
+    solution = pendulum_optimal.solve(config, angle_points=61, velocity_points=49, controls=21)
+    optimum = pendulum_optimal.optimal_returns(solution, starts)
+    assert (optimum >= zero_torque_returns(*starts, config) - 1.0).all()
