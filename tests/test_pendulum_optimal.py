@@ -222,3 +222,19 @@ def test_a_physics_variant_reaches_the_training_env_the_optimum_and_the_evaluati
     solution = pendulum_optimal.solve(config, angle_points=61, velocity_points=49, controls=21)
     optimum = pendulum_optimal.optimal_returns(solution, starts)
     assert (optimum >= zero_torque_returns(*starts, config) - 1.0).all()
+
+
+def test_the_family_table_scores_a_run_against_the_optimum_of_its_own_physics_and_starts(capsys):
+    import ppo_continuous_beta as beta
+    from benchmarks import swingup_family
+    result = beta.train(beta.Args(env_kwargs=("motor=4.0",), total_timesteps=4096, num_envs=16, num_steps=32,
+                                  eval_episodes=3, eval_every=4, seed=2))
+    swingup_family.main([result["run_dir"]])
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    config = pendulum_optimal.parse_env_kwargs(("motor=4.0",))
+    starts = pendulum_optimal.starts_for_seeds(beta.env_seeds(2, 3, stream=(1,)), config)
+    optimum = pendulum_optimal.optimal_returns(pendulum_optimal.solve(config), starts).mean()
+    ours = result["eval_returns"].mean()
+    assert line.startswith("motor=4.0") and "seed 2:" in line
+    assert f"optimum {optimum:7.1f}" in line and f"ours {ours:7.1f}" in line
+    assert f"gap {100 * (optimum - ours) / -optimum:5.1f}%" in line
