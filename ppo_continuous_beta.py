@@ -58,7 +58,7 @@ class Args:
     save_model: bool = False
     """if toggled, save the trained agent to `runs/{run_name}/agent.pt`"""
     eval_model: str | None = None
-    """path of a saved agent: skip training, load it and only evaluate it"""
+    """path of agent.pt or checkpoint.pt: skip training and evaluate it on the env it was trained on"""
     play: bool = False
     """with --eval-model: show the agent acting in a window for --eval-episodes episodes instead"""
     checkpoint_every: int = 0

@@ -43,10 +43,13 @@ SOLVED = {
     "Pendulum-v1": -200.0,
     "LunarLanderContinuous-v3": 200.0,
     "BipedalWalker-v3": 250.0,
-    # MuJoCo: CleanRL's ppo_continuous_action.py after 1M steps (its published table), the row's reference
+    # MuJoCo: CleanRL's ppo_continuous_action.py after 1M steps (its published table, on v4), the row's reference
     "HalfCheetah-v5": 1442.6,
     "Hopper-v5": 2382.9,
     "Walker2d-v5": 2288.0,
+    "InvertedPendulum-v5": 963.1,
+    "Humanoid-v5": 716.1,
+    "Pusher-v5": -40.4,
 }
 DEFAULT_ENV_IDS = ("CartPole-v1", "Acrobot-v1")
 DEFAULT_SEEDS = (1, 2, 3)
