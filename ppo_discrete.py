@@ -523,7 +523,8 @@ def new_run_name(args: Args) -> str:
 def check_finite(where: str, fix: str, **values):
     """Stop at the first non-finite number (a FloatingPointError that RunGuard turns into one line), naming it."""
     for name, value in values.items():
-        if not torch.isfinite(torch.as_tensor(value)).all():
+        array = value.detach().cpu().numpy() if torch.is_tensor(value) else value  # numpy: no tensor per step
+        if not np.isfinite(array).all():
             raise FloatingPointError(f"non-finite {name} {where}; {fix}")
 
 
