@@ -474,6 +474,10 @@ def check_args(args: Args):
         fail("--play shows a saved agent; give it one with --eval-model PATH")
     if args.deterministic_action is None and not (args.eval_model or args.resume):  # saved ones keep their own
         args.deterministic_action = "mode"
+    desktop = sys.platform in ("darwin", "win32") or os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    if args.play and (not desktop or os.environ.get("SDL_VIDEODRIVER") in ("dummy", "offscreen")):
+        fail("--play opens a window and there is no display here; run it on a desktop (or over ssh -X), "
+             "or record a video with --capture-video")
     compiler = os.environ.get("CXX", "clang++" if sys.platform == "darwin" else "g++")  # what torch.compile calls
     if args.compile and shutil.which(compiler) is None:
         fail(f"--compile needs the C++ compiler {compiler}; install it, name another in $CXX, or drop --compile")
@@ -779,7 +783,8 @@ def evaluate(policy, args: Args, video_folder=None, writer: SummaryWriter | None
             group_returns += reward * running
             running &= ~(terminated | truncated)
         returns.extend(group_returns)
-        print(f"episode {len(returns)}: return {returns[-1]:.2f}" if render_mode else "", end="\n" * bool(render_mode))
+        if render_mode:
+            print(f"episode {len(returns)}: return {returns[-1]:.2f}")
     envs.close()
     returns = np.array(returns)
     if writer is not None:
@@ -802,10 +807,6 @@ def evaluate_saved_agent(args: Args) -> dict:
                          refuse=fail)
     print(f"evaluating {args.eval_model} on {' '.join((args.env_id, *args.env_kwargs))} at the "
           f"{args.deterministic_action or saved['args']['deterministic_action']}")
-    desktop = sys.platform in ("darwin", "win32") or os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
-    if args.play and (not desktop or os.environ.get("SDL_VIDEODRIVER") in ("dummy", "offscreen")):
-        fail("--play opens a window and there is no display here; run it on a desktop (or over ssh -X), "
-             "or record a video with --capture-video")
     if args.play and args.env_id == "SwingUpPendulum-v0":  # its own window: the mouse drives, the agent while held
         return {"eval_returns": pendulum_env.play(lambda obs: policy(obs[None])[0], **keywords(args.env_kwargs))}
     video_folder = f"videos/{saved['run_name']}__eval" if args.capture_video and not args.play else None

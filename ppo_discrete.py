@@ -424,6 +424,10 @@ def check_args(args: Args):
         fail(f"--total-timesteps {args.total_timesteps} is smaller than one batch, num_envs * num_steps = {batch_size}")
     if args.play and not args.eval_model:
         fail("--play shows a saved agent; give it one with --eval-model PATH")
+    desktop = sys.platform in ("darwin", "win32") or os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    if args.play and (not desktop or os.environ.get("SDL_VIDEODRIVER") in ("dummy", "offscreen")):
+        fail("--play opens a window and there is no display here; run it on a desktop (or over ssh -X), "
+             "or record a video with --capture-video")
     compiler = os.environ.get("CXX", "clang++" if sys.platform == "darwin" else "g++")  # what torch.compile calls
     if args.compile and shutil.which(compiler) is None:
         fail(f"--compile needs the C++ compiler {compiler}; install it, name another in $CXX, or drop --compile")
@@ -673,7 +677,8 @@ def evaluate(policy, args: Args, video_folder=None, writer: SummaryWriter | None
             group_returns += reward * running
             running &= ~(terminated | truncated)
         returns.extend(group_returns)
-        print(f"episode {len(returns)}: return {returns[-1]:.2f}" if render_mode else "", end="\n" * bool(render_mode))
+        if render_mode:
+            print(f"episode {len(returns)}: return {returns[-1]:.2f}")
     envs.close()
     returns = np.array(returns)
     if writer is not None:
@@ -694,10 +699,6 @@ def evaluate_saved_agent(args: Args) -> dict:
         fail(f"{args.eval_model} was trained on {saved['args']['env_id']}, whose spaces {args.env_id} does not share")
     policy = load_policy(saved, "cuda" if args.cuda and torch.cuda.is_available() else "cpu", refuse=fail)
     print(f"evaluating {args.eval_model} on {' '.join((args.env_id, *args.env_kwargs))}")
-    desktop = sys.platform in ("darwin", "win32") or os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
-    if args.play and (not desktop or os.environ.get("SDL_VIDEODRIVER") in ("dummy", "offscreen")):
-        fail("--play opens a window and there is no display here; run it on a desktop (or over ssh -X), "
-             "or record a video with --capture-video")
     video_folder = f"videos/{saved['run_name']}__eval" if args.capture_video and not args.play else None
     returns = evaluate(policy, args, video_folder, render_mode="human" if args.play else None)
     print(f"evaluation over {len(returns)} episodes: {returns.mean():.2f} +- {returns.std():.2f}")
