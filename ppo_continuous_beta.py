@@ -11,7 +11,6 @@ Papers: PPO, arXiv:1707.06347; GAE, arXiv:1506.02438; the Beta policy, Chou et a
 import ast
 import functools
 import glob
-import importlib
 import json
 import multiprocessing
 import os
@@ -517,9 +516,11 @@ def make_one_env(env_id: str, env_kwargs=(), render_mode: str | None = None, vid
     """One environment whose observations are a flat vector (Discrete, Dict, ... flattened; images stay)."""
     if multiprocessing.parent_process() is not None:  # an async worker: Ctrl-C is for the main process to handle
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if "mujoco" in str(env_spec(env_id).entry_point):  # MuJoCo's own warnings, of which one is known noise
+    spec = gym.registry.get(env_id.rpartition(":")[2])  # None for a module:EnvId whose module is not yet imported
+    if spec and "mujoco" in str(spec.entry_point):  # MuJoCo's own warnings, of which one is known noise
         try:
-            importlib.import_module("mujoco").set_mju_user_warning(mujoco_warning)
+            import mujoco  # here: only MuJoCo envs need it
+            mujoco.set_mju_user_warning(mujoco_warning)
         except ImportError:  # gym.make says what to install
             pass
     if video_folder:  # frames are drawn off-screen: without this, SDL probes for a display and complains
@@ -542,27 +543,19 @@ def mujoco_warning(message: str):
 
 def vectorization_mode(env_id: str, mode: str, env_kwargs=()) -> str:
     """Resolve `auto`: the env's own vector implementation when it steps with same-step autoreset, else sync."""
+    if mode not in ("auto", "vector_entry_point"):
+        return mode
     same_step = gym.vector.AutoresetMode.SAME_STEP
-    if mode in ("auto", "vector_entry_point") and env_spec(env_id).vector_entry_point is not None:
-        try:  # its metadata, not its constructor, says how it resets: one taking **kwargs accepts any keyword
-            native = gym.make_vec(env_id, 1, "vector_entry_point", autoreset_mode=same_step, **keywords(env_kwargs))
-            native.close()
-            if native.metadata.get("autoreset_mode") == same_step:
-                return "vector_entry_point"
-        except TypeError:  # its constructor takes no autoreset mode
-            pass
+    try:  # its metadata, not its constructor, says how it resets: one taking **kwargs accepts any keyword
+        native = gym.make_vec(env_id, 1, "vector_entry_point", autoreset_mode=same_step, **keywords(env_kwargs))
+        native.close()
+        if native.metadata.get("autoreset_mode") == same_step:
+            return "vector_entry_point"
+    except (gym.error.Error, TypeError):  # no vector entry point, or one that takes no autoreset mode
+        pass
     if mode == "vector_entry_point":
         fail(f"{env_id} has no native vector implementation with same-step autoreset; use --vectorization-mode sync")
-    return "sync" if mode == "auto" else mode
-
-
-def env_spec(env_id: str) -> gym.envs.registration.EnvSpec:
-    """The registered spec of `env_id`; for Gymnasium's module:EnvId form, the module is imported first (as gym.make
-    does): it registers EnvId."""
-    module, _, name = env_id.rpartition(":")
-    if module:
-        importlib.import_module(module)
-    return gym.spec(name)
+    return "sync"
 
 
 def env_seeds(seed: int, count: int, stream: tuple) -> list[int]:

@@ -10,7 +10,6 @@ Papers: PPO, Schulman et al. 2017, arXiv:1707.06347; GAE, Schulman et al. 2016, 
 import ast
 import functools
 import glob
-import importlib
 import json
 import multiprocessing
 import os
@@ -474,27 +473,19 @@ def make_one_env(env_id: str, env_kwargs=(), render_mode: str | None = None, vid
 
 def vectorization_mode(env_id: str, mode: str, env_kwargs=()) -> str:
     """Resolve `auto`: the env's own vector implementation when it steps with same-step autoreset, else sync."""
+    if mode not in ("auto", "vector_entry_point"):
+        return mode
     same_step = gym.vector.AutoresetMode.SAME_STEP
-    if mode in ("auto", "vector_entry_point") and env_spec(env_id).vector_entry_point is not None:
-        try:  # its metadata, not its constructor, says how it resets: one taking **kwargs accepts any keyword
-            native = gym.make_vec(env_id, 1, "vector_entry_point", autoreset_mode=same_step, **keywords(env_kwargs))
-            native.close()
-            if native.metadata.get("autoreset_mode") == same_step:
-                return "vector_entry_point"
-        except TypeError:  # its constructor takes no autoreset mode
-            pass
+    try:  # its metadata, not its constructor, says how it resets: one taking **kwargs accepts any keyword
+        native = gym.make_vec(env_id, 1, "vector_entry_point", autoreset_mode=same_step, **keywords(env_kwargs))
+        native.close()
+        if native.metadata.get("autoreset_mode") == same_step:
+            return "vector_entry_point"
+    except (gym.error.Error, TypeError):  # no vector entry point, or one that takes no autoreset mode
+        pass
     if mode == "vector_entry_point":
         fail(f"{env_id} has no native vector implementation with same-step autoreset; use --vectorization-mode sync")
-    return "sync" if mode == "auto" else mode
-
-
-def env_spec(env_id: str) -> gym.envs.registration.EnvSpec:
-    """The registered spec of `env_id`; for Gymnasium's module:EnvId form, the module is imported first (as gym.make
-    does): it registers EnvId."""
-    module, _, name = env_id.rpartition(":")
-    if module:
-        importlib.import_module(module)
-    return gym.spec(name)
+    return "sync"
 
 
 def env_seeds(seed: int, count: int, stream: tuple) -> list[int]:

@@ -219,3 +219,32 @@ def test_missing_ray_is_one_clear_line(tmp_path, monkeypatch, capsys):
         sweep_runner.main(["--script", SCRIPT, "--env-ids", "CartPole-v1", "--seeds", "1", "--ray-address", "auto"])
     assert stop.value.code == 2
     assert "pip install -r requirements-ray.txt" in capsys.readouterr().err
+
+
+def test_both_actions_repeats_each_runs_own_evaluation(tmp_path, monkeypatch, capsys):
+    """benchmarks/both_actions.py: a run evaluated at the mode and one at the mean; each file line repeats its run's
+    own final evaluation at the action its command chose, and the last table averages the lines."""
+    import ppo_continuous_beta as beta
+    from benchmarks import both_actions
+
+    monkeypatch.chdir(tmp_path)
+    summaries = {}
+    for seed, action in ((1, "mode"), (2, "mean")):
+        result = beta.train(beta.Args(env_id="Pendulum-v1", exp_name="both", seed=seed, total_timesteps=2048,
+                                      num_envs=4, num_steps=64, eval_episodes=3, save_model=True,
+                                      deterministic_action=action))
+        summaries[seed] = (action, json.load(open(f"{result['run_dir']}/summary.json"))["eval_mean"])
+    assert both_actions.main(["--exp-name", "both", "--out-dir", "out"]) == 0
+    rows = re.findall(r"^\| Pendulum-v1 \| (\d) \| (\w+) \| (-?[\d.]+) \| (-?[\d.]+) \|$",
+                      open("out/both_actions.md").read(), re.M)
+    assert len(rows) == 2
+    for seed, action, at_mode, at_mean in rows:
+        assert action == summaries[int(seed)][0]
+        chosen = float(at_mode) if action == "mode" else float(at_mean)
+        assert chosen == pytest.approx(summaries[int(seed)][1], abs=0.051)
+    mean_row = re.search(r"^\| Pendulum-v1 \| 2 \| (-?[\d.]+) \| (-?[\d.]+) \|$", open("out/both_actions.md").read(),
+                         re.M)
+    assert float(mean_row[1]) == pytest.approx(np.mean([float(row[2]) for row in rows]), abs=0.051)
+    assert float(mean_row[2]) == pytest.approx(np.mean([float(row[3]) for row in rows]), abs=0.051)
+    assert both_actions.main(["--exp-name", "nothing", "--out-dir", "out"]) == 2
+    assert "saved its agent" in capsys.readouterr().err
