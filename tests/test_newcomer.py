@@ -85,7 +85,7 @@ def test_readmes_python_example_runs_on_a_saved_agent(tmp_path):
     assert done.returncode == 0, done.stderr
     [agent] = [path for path in written(done.stdout) if path.endswith("agent.pt")]
     [placeholder] = set(re.findall(r"runs/[^\"']*agent\.pt", example))
-    code = example.replace(placeholder, agent) + "\nprint('played to the end', done)\n"
+    code = example.replace(placeholder, agent) + "\nprint('played to the end', terminated or truncated)\n"
     environment = dict(os.environ, PYTHONPATH=ROOT, SDL_VIDEODRIVER="dummy")
     ran = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=environment, capture_output=True,
                          text=True, timeout=300)
