@@ -18,18 +18,15 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
-
 import ppo_continuous_beta as beta  # noqa: E402
 from benchmarks import pendulum_optimal  # noqa: E402
+from benchmarks.sweep import first_reached  # noqa: E402
 
 
-def first_within(events, optimum: float, start_time: float, fraction: float) -> str:
+def first_within(run: dict, optimum: float, fraction: float) -> str:
     """Steps and seconds of the first evaluation within `fraction` of the (negative) optimum, or "never"."""
-    for event in events:
-        if event.value >= optimum * (1 + fraction):
-            return f"{event.step / 1e6:.2f}M, {event.wall_time - start_time:.0f} s"
-    return "never"
+    reached = first_reached(run, optimum * (1 + fraction))
+    return "never" if reached is None else f"{reached[0] / 1e6:.2f}M, {reached[1]:.0f} s"
 
 
 def main(patterns: list[str]):
@@ -39,18 +36,16 @@ def main(patterns: list[str]):
             summary = json.load(f)
         args, kwargs = summary["args"], tuple(summary["args"]["env_kwargs"])
         config = pendulum_optimal.parse_env_kwargs(kwargs)
-        solutions.setdefault(kwargs, pendulum_optimal.solve(config))
+        if kwargs not in solutions:  # one DP solve per physics, not per run
+            solutions[kwargs] = pendulum_optimal.solve(config)
         seeds = beta.env_seeds(args["seed"], args["eval_episodes"], stream=(1,))
         starts = pendulum_optimal.starts_for_seeds(seeds, config)
         optimum = pendulum_optimal.optimal_returns(solutions[kwargs], starts).mean()
-        accumulator = EventAccumulator(run, size_guidance={"scalars": 0})
-        accumulator.Reload()
-        events = accumulator.Scalars("eval/mean_return")
         gap = 100 * (optimum - summary["eval_mean"]) / -optimum
         print(f"{' '.join(kwargs) or '(default)':20s} seed {args['seed']}: optimum {optimum:7.1f}, "
               f"ours {summary['eval_mean']:7.1f}, gap {gap:5.1f}%; within 10%: "
-              f"{first_within(events, optimum, summary['start_time'], 0.10)}; within 5%: "
-              f"{first_within(events, optimum, summary['start_time'], 0.05)}; wall {summary['wall_time']:.0f} s")
+              f"{first_within(summary | {'run_dir': run}, optimum, 0.10)}; within 5%: "
+              f"{first_within(summary | {'run_dir': run}, optimum, 0.05)}; wall {summary['wall_time']:.0f} s")
 
 
 if __name__ == "__main__":
