@@ -234,9 +234,12 @@ def greedy_actions(solution: Solution, angle, velocity, steps_left: int) -> np.n
     return q.argmax(axis=1)
 
 
+UPRIGHT = 0.3, 1.5  # within 0.3 rad of the top and 1.5 rad/s of rest: caught, balancing
+
+
 @dataclass
 class Episodes:
-    """Whole episodes of the greedy controller, one row per start."""
+    """Whole episodes of a controller, one row per start."""
 
     returns: np.ndarray
     """undiscounted sum of the environment's rewards"""
@@ -244,25 +247,31 @@ class Episodes:
     """the actions u in [0, 1] taken, shape (episodes, steps)"""
     final_angle: np.ndarray
     final_velocity: np.ndarray
+    upright_from: np.ndarray
+    """the step from which the pendulum stays upright (UPRIGHT) to the end; the episode's length if never"""
 
 
-def simulate(solution: Solution, angle, velocity) -> Episodes:
-    """Run the greedy controller from each start (arrays of angle and velocity) for a whole episode.
+def simulate(solution: Solution, angle, velocity, controller=None) -> Episodes:
+    """Run the greedy controller, or `controller(angle, velocity) -> actions u`, from each start for a whole episode.
 
     Reward then step, with the same functions and arithmetic as the
     environment, so the returns are those the environment would give.
     """
     angle = np.array(angle, dtype=np.float64).reshape(-1)
     velocity = np.array(velocity, dtype=np.float64).reshape(-1)
-    returns = np.zeros(len(angle))
+    returns, upright_from = np.zeros(len(angle)), np.zeros(len(angle), dtype=int)
     actions = np.zeros((len(angle), solution.steps))
     for t in range(solution.steps):
-        chosen = greedy_actions(solution, angle, velocity, solution.steps - t)
-        actions[:, t] = solution.actions[chosen]
+        if controller is None:
+            actions[:, t] = solution.actions[greedy_actions(solution, angle, velocity, solution.steps - t)]
+        else:
+            actions[:, t] = controller(angle, velocity)
+        upright = (np.abs(pendulum_env.wrap_angle(angle)) < UPRIGHT[0]) & (np.abs(velocity) < UPRIGHT[1])
+        upright_from = np.where(upright, upright_from, t + 1)
         control = action_to_control(actions[:, t])
         returns += pendulum_reward(angle, velocity, control, solution.config)
         angle, velocity = pendulum_step(angle, velocity, control, solution.config)
-    return Episodes(returns, actions, angle, velocity)
+    return Episodes(returns, actions, angle, velocity, upright_from)
 
 
 def optimal_returns(solution: Solution, starts) -> np.ndarray:

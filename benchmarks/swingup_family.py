@@ -6,13 +6,17 @@ For every run directory (trained by ppo_continuous_beta.py with --eval-every and
 --env-kwargs) it solves the pendulum with the run's physics (pendulum_optimal.solve, default grid), scores the
 DP controller on the run's own evaluation starts, and prints the run's evaluation return, its gap to that
 optimum, and the steps and seconds (from the run's start) at which its evaluation first came within 10% and
-within 5% of it.
+within 5% of it. For a run that saved its agent it also replays the agent from the same starts and counts
+the episodes it catches the pendulum upright (pendulum_optimal.UPRIGHT) at least LATE steps after the DP
+controller does, a whole extra swing, and their share of the return lost to the optimum.
 """
 
 import glob
 import json
 import os
 import sys
+
+import numpy as np
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO_ROOT not in sys.path:
@@ -21,6 +25,9 @@ if REPO_ROOT not in sys.path:
 import ppo_continuous_beta as beta  # noqa: E402
 from benchmarks import pendulum_optimal  # noqa: E402
 from benchmarks.sweep import first_reached  # noqa: E402
+from pendulum_env import observe  # noqa: E402
+
+LATE = 15  # steps (0.75 s at the default dt); an extra swing costs 20-30
 
 
 def first_within(run: dict, optimum: float, fraction: float) -> str:
@@ -40,12 +47,27 @@ def main(patterns: list[str]):
             solutions[kwargs] = pendulum_optimal.solve(config)
         seeds = beta.env_seeds(args["seed"], args["eval_episodes"], stream=(1,))
         starts = pendulum_optimal.starts_for_seeds(seeds, config)
-        optimum = pendulum_optimal.optimal_returns(solutions[kwargs], starts).mean()
+        optimal = pendulum_optimal.simulate(solutions[kwargs], *starts)
+        optimum = optimal.returns.mean()
         gap = 100 * (optimum - summary["eval_mean"]) / -optimum
         print(f"{' '.join(kwargs) or '(default)':20s} seed {args['seed']}: optimum {optimum:7.1f}, "
               f"ours {summary['eval_mean']:7.1f}, gap {gap:5.1f}%; within 10%: "
               f"{first_within(summary | {'run_dir': run}, optimum, 0.10)}; within 5%: "
-              f"{first_within(summary | {'run_dir': run}, optimum, 0.05)}; wall {summary['wall_time']:.0f} s")
+              f"{first_within(summary | {'run_dir': run}, optimum, 0.05)}; wall {summary['wall_time']:.0f} s"
+              f"{late_swings(run, solutions[kwargs], starts, optimal)}")
+
+
+def late_swings(run: str, solution, starts, optimal) -> str:
+    """How many of the run's evaluation episodes catch the pendulum LATE or more steps after the optimum does, and
+    their share of the return lost; empty for a run without agent.pt."""
+    if not os.path.exists(f"{run}/agent.pt"):
+        return ""
+    policy = beta.load_policy(f"{run}/agent.pt")  # the run's own deterministic action
+    ours = pendulum_optimal.simulate(solution, *starts, controller=lambda angle, velocity: policy(
+        observe(angle, velocity, solution.config))[:, 0])
+    late, lost = ours.upright_from - optimal.upright_from >= LATE, optimal.returns - ours.returns
+    share = lost[late].sum() / lost.sum() if lost.sum() > 0 else 0.0
+    return f"; late by {LATE}+ steps: {late.sum()}/{len(late)} episodes, {share:.0%} of the loss"
 
 
 if __name__ == "__main__":

@@ -93,6 +93,17 @@ def test_upright_at_rest_stays_there_for_free(solution):
     assert np.all(np.abs(near.final_angle) < 0.01)
 
 
+def test_any_controller_runs_and_is_timed_until_caught_upright(solution):
+    """The motor off: balanced at the top it is upright from step 0; hanging, it never is (the episode's length)
+    and pays pi^2 a step. Swung up by the DP controller, it is caught once and held from then on."""
+    motor_off = pendulum_optimal.simulate(solution, [0.0, np.pi], [0.0, 0.0],
+                                          controller=lambda angle, velocity: np.full(len(angle), 0.5))
+    assert list(motor_off.upright_from) == [0, 200] and (motor_off.actions == 0.5).all()
+    np.testing.assert_allclose(motor_off.returns, [0.0, -200 * np.pi**2], rtol=1e-9)
+    swung = pendulum_optimal.simulate(solution, [np.pi], [0.0])
+    assert 20 < swung.upright_from[0] < 100  # measured 53 (2.65 s)
+
+
 def test_beats_the_motor_off_and_ends_upright(solution):
     starts = pendulum_optimal.starts_for_seeds(range(100))
     episodes = pendulum_optimal.simulate(solution, *starts)
@@ -228,13 +239,26 @@ def test_the_family_table_scores_a_run_against_the_optimum_of_its_own_physics_an
     import ppo_continuous_beta as beta
     from benchmarks import swingup_family
     result = beta.train(beta.Args(env_kwargs=("motor=4.0",), total_timesteps=4096, num_envs=16, num_steps=32,
-                                  eval_episodes=3, eval_every=4, seed=2))
+                                  eval_episodes=3, eval_every=4, seed=2, save_model=True))
     swingup_family.main([result["run_dir"]])
     line = capsys.readouterr().out.strip().splitlines()[-1]
     config = pendulum_optimal.parse_env_kwargs(("motor=4.0",))
     starts = pendulum_optimal.starts_for_seeds(beta.env_seeds(2, 3, stream=(1,)), config)
-    optimum = pendulum_optimal.optimal_returns(pendulum_optimal.solve(config), starts).mean()
-    ours = result["eval_returns"].mean()
+    optimal = pendulum_optimal.simulate(pendulum_optimal.solve(config), *starts)
+    optimum, ours = optimal.returns.mean(), result["eval_returns"].mean()
     assert line.startswith("motor=4.0") and "seed 2:" in line
     assert f"optimum {optimum:7.1f}" in line and f"ours {ours:7.1f}" in line
     assert f"gap {100 * (optimum - ours) / -optimum:5.1f}%" in line
+    # the agent replayed in its own env: the step from which it stays within 0.3 rad and 1.5 rad/s of the top
+    policy, upright_from = beta.load_policy(f"{result['run_dir']}/agent.pt"), []
+    for angle, velocity in zip(*starts):
+        env = pendulum_env.SwingUpPendulumEnv(motor=4.0)
+        env.reset(options={"angle": angle, "velocity": velocity})
+        caught = 0
+        for step in range(200):
+            angle, velocity = env.angle, env.velocity
+            caught = caught if abs(wrap_angle(angle)) < 0.3 and abs(velocity) < 1.5 else step + 1
+            env.step(policy(pendulum_env.observe(angle, velocity, config)[None])[0])
+        upright_from.append(caught)
+    late = np.array(upright_from) - optimal.upright_from >= swingup_family.LATE
+    assert f"late by 15+ steps: {late.sum()}/3 episodes" in line
