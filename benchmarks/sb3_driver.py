@@ -60,6 +60,7 @@ def main(argv=None):
     try:
         from stable_baselines3 import PPO
         from stable_baselines3.common.env_util import make_vec_env
+        from stable_baselines3.common.logger import Logger
     except ImportError:
         parser.exit(2, "sb3_driver.py: error: stable-baselines3 is not installed in this Python; run it with the "
                        "Python of an environment that has it (pip install torch==2.13.0 stable-baselines3)\n")
@@ -68,6 +69,7 @@ def main(argv=None):
     envs = make_vec_env(args.env_id, n_envs=n_envs, seed=args.seed)
     model = PPO("MlpPolicy", envs, seed=args.seed, verbose=0,
                 **{key: schedule(value) for key, value in settings.items()})
+    model.set_logger(Logger(folder=None, output_formats=[]))  # verbose=0 logs nothing, yet SB3 makes /tmp/SB3-* folders
     model.learn(total_timesteps=total_timesteps)
     train_time = time.perf_counter() - start
     returns = evaluate(model, args.env_id, args.eval_episodes, args.seed)
