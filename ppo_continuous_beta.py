@@ -70,7 +70,7 @@ class Args:
     """constructor keywords of the environment as KEY=VALUE, values read as Python literals (e.g. length=1.0)"""
     env_id: str = "SwingUpPendulum-v0"
     """id of the Gymnasium environment"""
-    total_timesteps: int = 2_000_000
+    total_timesteps: int = 4_000_000
     """total environment steps of training"""
     learning_rate: float = 1e-3
     """learning rate of the Adam optimizer"""
