@@ -347,8 +347,8 @@ def test_training_on_a_pendulum_writes_the_policy_png_and_logs_it():
 def test_swing_up_pendulum_learns_with_seed_1():
     """Seed 1 with the defaults, cut to 200k steps (about 10 s), swings the pendulum up.
 
-    Measured here: -119 over 20 evaluation episodes (the full 2M steps give
-    -123 over 100). Zero control scores about -1075 and the untrained
+    Measured here: -119 over 20 evaluation episodes (the full 4M steps give
+    -120 over 100). Zero control scores about -1075 and the untrained
     policy -1100 to -1300, so -200 says the agent swings up and balances from
     nearly every start, with room for another CPU's rounding.
     """
