@@ -16,8 +16,6 @@ import json
 import os
 import sys
 
-import numpy as np
-
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
@@ -63,8 +61,11 @@ def late_swings(run: str, solution, starts, optimal) -> str:
     if not os.path.exists(f"{run}/agent.pt"):
         return ""
     policy = beta.load_policy(f"{run}/agent.pt")  # the run's own deterministic action
-    ours = pendulum_optimal.simulate(solution, *starts, controller=lambda angle, velocity: policy(
-        observe(angle, velocity, solution.config))[:, 0])
+
+    def controller(angle, velocity):
+        return policy(observe(angle, velocity, solution.config))[:, 0]
+
+    ours = pendulum_optimal.simulate(solution, *starts, controller)
     late, lost = ours.upright_from - optimal.upright_from >= LATE, optimal.returns - ours.returns
     share = lost[late].sum() / lost.sum() if lost.sum() > 0 else 0.0
     return f"; late by {LATE}+ steps: {late.sum()}/{len(late)} episodes, {share:.0%} of the loss"
