@@ -171,6 +171,18 @@ def test_summarize_statistics():
     assert "| n/a |" in sweep_runner.markdown_table(sweep_runner.summarize(runs[3:], {}))
 
 
+def test_a_changed_physics_has_no_built_in_threshold():
+    """-122 is a swing-up within 10% of the optimum of the default pendulum; a weaker motor has an optimum of its own,
+    so its runs are judged only against a threshold the user gives."""
+    default, weak = fake_run("SwingUpPendulum-v0", 1, -125.0), fake_run("SwingUpPendulum-v0", 1, -180.0)
+    default["args"], weak["args"] = {"env_kwargs": []}, {"env_kwargs": ["motor=3.0"]}
+    assert sweep_runner.parse_solved((), [default])["SwingUpPendulum-v0"] == -122.0
+    assert "SwingUpPendulum-v0" not in sweep_runner.parse_solved((), [weak])
+    assert sweep_runner.parse_solved(("SwingUpPendulum-v0=-190",), [weak])["SwingUpPendulum-v0"] == -190.0
+    [row] = sweep_runner.summarize([weak], sweep_runner.parse_solved((), [weak]))
+    assert (row["threshold"], row["solved"]) == (None, None)
+
+
 def test_smoothed_curve():
     grid = np.linspace(0, 40, 5)
     # episodes end at steps 10, 20, 30 with returns 1, 2, 3, given out of order
