@@ -262,3 +262,24 @@ def test_the_family_table_scores_a_run_against_the_optimum_of_its_own_physics_an
         upright_from.append(caught)
     late = np.array(upright_from) - optimal.upright_from >= swingup_family.LATE
     assert f"late by 15+ steps: {late.sum()}/3 episodes" in line
+
+
+def test_the_imitation_check_learns_from_whole_dp_episodes_and_the_controllers_own_choices(solution):
+    """swingup_imitation's training set: uniform states, then the states of DP episodes step by step, each labelled
+    with the action the DP controller picks there with a whole episode to go."""
+    from benchmarks import swingup_imitation
+    args = swingup_imitation.Args(uniform_states=50, episodes=4)
+    angle, velocity, target = swingup_imitation.training_set(solution, args, np.random.default_rng(0))
+    assert len(angle) == len(velocity) == len(target) == 50 + 4 * solution.steps
+    assert np.all(np.abs(velocity[:50]) <= solution.config.max_speed)
+    # the block of step t + 1 is where the DP controller takes the block of step t (simulate's own episodes)
+    starts = angle[50:54], velocity[50:54]
+    episodes = pendulum_optimal.simulate(solution, *starts)
+    for t in (0, 1, solution.steps - 2):
+        now, then = slice(50 + 4 * t, 54 + 4 * t), slice(54 + 4 * t, 58 + 4 * t)
+        control = pendulum_optimal.action_to_control(episodes.actions[:, t])
+        next_angle, next_velocity = pendulum_step(angle[now], velocity[now], control, solution.config)
+        np.testing.assert_array_equal(angle[then], next_angle)
+        np.testing.assert_array_equal(velocity[then], next_velocity)
+    best = pendulum_optimal.greedy_actions(solution, angle, velocity, solution.steps)
+    np.testing.assert_array_equal(target, solution.actions[best])
