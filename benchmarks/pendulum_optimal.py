@@ -245,6 +245,10 @@ class Episodes:
     """undiscounted sum of the environment's rewards"""
     actions: np.ndarray
     """the actions u in [0, 1] taken, shape (episodes, steps)"""
+    angles: np.ndarray
+    """the angle before each step, shape (episodes, steps)"""
+    velocities: np.ndarray
+    """the velocity before each step, shape (episodes, steps)"""
     final_angle: np.ndarray
     final_velocity: np.ndarray
     upright_from: np.ndarray
@@ -260,8 +264,9 @@ def simulate(solution: Solution, angle, velocity, controller=None) -> Episodes:
     angle = np.array(angle, dtype=np.float64).reshape(-1)
     velocity = np.array(velocity, dtype=np.float64).reshape(-1)
     returns, upright_from = np.zeros(len(angle)), np.zeros(len(angle), dtype=int)
-    actions = np.zeros((len(angle), solution.steps))
+    actions, angles, velocities = (np.zeros((len(angle), solution.steps)) for _ in range(3))
     for t in range(solution.steps):
+        angles[:, t], velocities[:, t] = angle, velocity
         if controller is None:
             actions[:, t] = solution.actions[greedy_actions(solution, angle, velocity, solution.steps - t)]
         else:
@@ -271,7 +276,7 @@ def simulate(solution: Solution, angle, velocity, controller=None) -> Episodes:
         control = action_to_control(actions[:, t])
         returns += pendulum_reward(angle, velocity, control, solution.config)
         angle, velocity = pendulum_step(angle, velocity, control, solution.config)
-    return Episodes(returns, actions, angle, velocity, upright_from)
+    return Episodes(returns, actions, angles, velocities, angle, velocity, upright_from)
 
 
 def optimal_returns(solution: Solution, starts) -> np.ndarray:

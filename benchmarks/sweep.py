@@ -95,7 +95,7 @@ def fail(message: str):
 def parse_solved(overrides: tuple[str, ...], runs=()) -> dict[str, float]:
     """The built-in thresholds updated with `ENV_ID=RETURN` strings. A built-in one holds for its env's own physics,
     so it is left out for an env of which any of `runs` changed the physics with --env-kwargs."""
-    changed = {run["env_id"] for run in runs if run.get("args", {}).get("env_kwargs")}
+    changed = {run["env_id"] for run in runs if run["args"]["env_kwargs"]}
     solved = {env_id: threshold for env_id, threshold in SOLVED.items() if env_id not in changed}
     for item in overrides:
         env_id, _, value = item.rpartition("=")

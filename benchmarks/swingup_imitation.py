@@ -52,15 +52,12 @@ def training_set(solution, args: Args, rng: np.random.Generator):
     """States (angle, velocity) and the DP controller's action in each, with the whole episode to go."""
     speed = solution.config.max_speed
     angle, velocity = rng.uniform(-np.pi, np.pi, args.episodes), rng.uniform(-speed, speed, args.episodes)
-    visited = pendulum_optimal.simulate(solution, angle, velocity)  # only for its actions' states below
-    angles, velocities = [rng.uniform(-np.pi, np.pi, args.uniform_states)], [rng.uniform(-speed, speed,
-                                                                                         args.uniform_states)]
-    for t in range(solution.steps):  # replay the DP episodes to collect the states they pass through
-        angles.append(angle.copy())
-        velocities.append(velocity.copy())
-        control = pendulum_optimal.action_to_control(visited.actions[:, t])
-        angle, velocity = pendulum_optimal.pendulum_step(angle, velocity, control, solution.config)
-    angle, velocity = np.concatenate(angles), np.concatenate(velocities)
+    visited = pendulum_optimal.simulate(solution, angle, velocity)
+    uniform_angle = rng.uniform(-np.pi, np.pi, args.uniform_states)
+    uniform_velocity = rng.uniform(-speed, speed, args.uniform_states)
+    # step by step: the states of every episode at step 0, then at step 1, ...
+    angle = np.concatenate([uniform_angle, visited.angles.T.ravel()])
+    velocity = np.concatenate([uniform_velocity, visited.velocities.T.ravel()])
     best = np.concatenate([pendulum_optimal.greedy_actions(solution, a, v, solution.steps)
                            for a, v in zip(np.array_split(angle, 10), np.array_split(velocity, 10))])
     return angle, velocity, solution.actions[best]

@@ -150,7 +150,7 @@ def test_bad_input_is_refused(tmp_path, monkeypatch, capsys):
 
 def fake_run(env_id, seed, eval_mean, wall_time=10.0, sps=1000.0, global_step=1000):
     return {"env_id": env_id, "seed": seed, "eval_mean": eval_mean, "wall_time": wall_time, "sps": sps,
-            "global_step": global_step}
+            "global_step": global_step, "args": {"env_kwargs": []}}
 
 
 def test_summarize_statistics():
@@ -175,7 +175,7 @@ def test_a_changed_physics_has_no_built_in_threshold():
     """-122 is a swing-up within 10% of the optimum of the default pendulum; a weaker motor has an optimum of its own,
     so its runs are judged only against a threshold the user gives."""
     default, weak = fake_run("SwingUpPendulum-v0", 1, -125.0), fake_run("SwingUpPendulum-v0", 1, -180.0)
-    default["args"], weak["args"] = {"env_kwargs": []}, {"env_kwargs": ["motor=3.0"]}
+    weak["args"] = {"env_kwargs": ["motor=3.0"]}
     assert sweep_runner.parse_solved((), [default])["SwingUpPendulum-v0"] == -122.0
     assert "SwingUpPendulum-v0" not in sweep_runner.parse_solved((), [weak])
     assert sweep_runner.parse_solved(("SwingUpPendulum-v0=-190",), [weak])["SwingUpPendulum-v0"] == -190.0
