@@ -2,6 +2,9 @@
 
     python benchmarks/both_actions.py --exp-name results_beta --env-ids HalfCheetah-v5 Hopper-v5 Walker2d-v5
 
+With --sampled, also at actions sampled from the policy as in training (torch seeded with the run's seed): a
+deterministic action far below the sampled one points at the deterministic action, not at what was learned.
+
 For every run tagged --exp-name under runs/ that saved its agent (--save-model), the agent is evaluated on the
 starts of its own final evaluation (its seed, its --eval-episodes) at the mode and at the mean, so one of the two
 repeats that evaluation exactly. Writes {out_dir}/both_actions.md: one line per run, then the mean over seeds of
@@ -33,13 +36,34 @@ class Args:
     """environment ids (all found when not given)"""
     out_dir: str = "benchmarks/results/beta"
     """folder for both_actions.md"""
+    sampled: bool = False
+    """if toggled, add a column of the policy's sampled actions, as in training"""
 
 
-def evaluate_both(run: dict) -> dict[str, float]:
-    """The run's agent.pt evaluated at each action, on the starts of its own final evaluation."""
+def evaluate_both(run: dict, sampled: bool = False) -> dict[str, float]:
+    """The run's agent.pt evaluated at each action (and sampled), on the starts of its own final evaluation."""
     saved = beta.load_checkpoint(os.path.join(run["run_dir"], "agent.pt"))
     args = beta.Args(**{f.name: saved["args"][f.name] for f in fields(beta.Args) if f.init})
-    return {action: float(beta.evaluate(beta.load_policy(saved, "cpu", action), args).mean()) for action in ACTIONS}
+    returns = {action: float(beta.evaluate(beta.load_policy(saved, "cpu", action), args).mean()) for action in ACTIONS}
+    if sampled:
+        torch.manual_seed(args.seed)
+        returns["sampled"] = float(beta.evaluate(sampled_policy(saved), args).mean())
+    return returns
+
+
+def sampled_policy(saved: dict):
+    """The saved agent's actions sampled from its Beta, as in training, in the env's units."""
+    agent = beta.Agent(saved["obs_dim"], saved["action_dim"], saved["args"]["hidden_size"], saved["args"]["activation"])
+    agent.load_state_dict(saved["agent"])
+    obs_rms = None if saved["obs_stats"] is None else beta.RunningMeanStd(shape=(saved["obs_dim"],))
+    beta.running_stats(obs_rms, saved["obs_stats"])
+    low, high = saved["action_low"].numpy(), saved["action_high"].numpy()
+
+    def policy(obs: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            u, _ = agent.get_action(torch.as_tensor(beta.normalize_obs(obs, obs_rms), dtype=torch.float32))
+        return beta.to_env_action(u.numpy(), low, high)
+    return policy
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -51,23 +75,27 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: no run tagged {args.exp_name} under runs/ saved its agent; sweep with -- --save-model",
               file=sys.stderr)
         return 2
-    lines = ["| environment | seed | action of the command | at the mode | at the mean |", "|---|---|---|---|---|"]
+    actions = ACTIONS + ("sampled",) * args.sampled
+    labels = [f"at the {action}" if action in ACTIONS else action for action in actions]
+    headings, rule = " | ".join(labels), "|---" * len(actions) + "|"
+    lines = [f"| environment | seed | action of the command | {headings} |", "|---|---|---" + rule]
     returns = {}
     for run in runs:
-        both = evaluate_both(run)
-        returns.setdefault(run["env_id"], []).append([both[action] for action in ACTIONS])
+        both = evaluate_both(run, args.sampled)
+        returns.setdefault(run["env_id"], []).append([both[action] for action in actions])
         lines.append(f"| {run['env_id']} | {run['seed']} | {run['args']['deterministic_action']} | "
-                     f"{both['mode']:.1f} | {both['mean']:.1f} |")
+                     + " | ".join(f"{both[action]:.1f}" for action in actions) + " |")
         print(lines[-1], flush=True)
-    lines += ["", "| environment | seeds | mean at the mode | mean at the mean |", "|---|---|---|---|"]
+    lines += ["", f"| environment | seeds | {' | '.join(f'mean {label}' for label in labels)} |", "|---|---" + rule]
     for env_id, values in returns.items():
-        mode, mean = np.mean(values, axis=0)
-        lines.append(f"| {env_id} | {len(values)} | {mode:.1f} | {mean:.1f} |")
+        means = " | ".join(f"{mean:.1f}" for mean in np.mean(values, axis=0))
+        lines.append(f"| {env_id} | {len(values)} | {means} |")
     os.makedirs(args.out_dir, exist_ok=True)
     with open(os.path.join(args.out_dir, "both_actions.md"), "w") as f:
         f.write(f"# The saved agents of runs tagged {args.exp_name} at both deterministic actions\n\n"
                 "Each agent evaluated on the starts of its own final evaluation (`benchmarks/both_actions.py`): "
-                "at the Beta's mode and at its mean.\n\n" + "\n".join(lines) + "\n")
+                f"at the Beta's mode and at its mean{', and sampled as in training' * args.sampled}.\n\n"
+                + "\n".join(lines) + "\n")
     print(f"wrote {os.path.join(args.out_dir, 'both_actions.md')}")
     return 0
 

@@ -258,5 +258,15 @@ def test_both_actions_repeats_each_runs_own_evaluation(tmp_path, monkeypatch, ca
                          re.M)
     assert float(mean_row[1]) == pytest.approx(np.mean([float(row[2]) for row in rows]), abs=0.051)
     assert float(mean_row[2]) == pytest.approx(np.mean([float(row[3]) for row in rows]), abs=0.051)
+    # --sampled adds the sampled actions' returns; torch is seeded with the run's seed, so they repeat, and the two
+    # deterministic columns are those above
+    sampled_rows = []
+    for _ in range(2):
+        assert both_actions.main(["--exp-name", "both", "--out-dir", "out", "--sampled"]) == 0
+        sampled_rows.append(re.findall(r"^\| Pendulum-v1 \| (\d) \| (\w+) \| (-?[\d.]+) \| (-?[\d.]+) \| (-?[\d.]+) \|$",
+                                       open("out/both_actions.md").read(), re.M))
+    assert sampled_rows[0] == sampled_rows[1] and [row[:4] for row in sampled_rows[0]] == rows
+    assert all(-2000 < float(row[4]) < 0 for row in sampled_rows[0])  # Pendulum-v1 returns of 200 steps
+    assert all(row[4] not in (row[2], row[3]) for row in sampled_rows[0])  # sampled, not a deterministic action
     assert both_actions.main(["--exp-name", "nothing", "--out-dir", "out"]) == 2
     assert "saved its agent" in capsys.readouterr().err
