@@ -51,12 +51,18 @@ def evaluate_both(run: dict, sampled: bool = False) -> dict[str, float]:
     return returns
 
 
-def sampled_policy(saved: dict):
-    """The saved agent's actions sampled from its Beta, as in training, in the env's units."""
+def saved_agent(saved: dict):
+    """The saved network and its observation statistics (None without --norm-obs)."""
     agent = beta.Agent(saved["obs_dim"], saved["action_dim"], saved["args"]["hidden_size"], saved["args"]["activation"])
     agent.load_state_dict(saved["agent"])
     obs_rms = None if saved["obs_stats"] is None else beta.RunningMeanStd(shape=(saved["obs_dim"],))
     beta.running_stats(obs_rms, saved["obs_stats"])
+    return agent, obs_rms
+
+
+def sampled_policy(saved: dict):
+    """The saved agent's actions sampled from its Beta, as in training, in the env's units."""
+    agent, obs_rms = saved_agent(saved)
     low, high = saved["action_low"].numpy(), saved["action_high"].numpy()
 
     def policy(obs: np.ndarray) -> np.ndarray:

@@ -8,7 +8,10 @@ DP controller on the run's own evaluation starts, and prints the run's evaluatio
 optimum, and the steps and seconds (from the run's start) at which its evaluation first came within 10% and
 within 5% of it. For a run that saved its agent it also replays the agent from the same starts and counts
 the episodes it catches the pendulum upright (pendulum_optimal.UPRIGHT) at least LATE steps after the DP
-controller does, a whole extra swing, and their share of the return lost to the optimum.
+controller does, a whole extra swing, and their share of the return lost to the optimum; and the shares of a
+grid of states where the actor's beta head, and both heads, have a softplus input below DEAD, where softplus
+passes almost no gradient: there beta is stuck at 1 (the policy never pushes backwards) and, with both, the
+action is a uniform random torque that training cannot change.
 """
 
 import glob
@@ -16,16 +19,21 @@ import json
 import os
 import sys
 
+import numpy as np
+import torch
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
 import ppo_continuous_beta as beta  # noqa: E402
 from benchmarks import pendulum_optimal  # noqa: E402
+from benchmarks.both_actions import saved_agent  # noqa: E402
 from benchmarks.sweep import first_reached  # noqa: E402
 from pendulum_env import observe  # noqa: E402
 
 LATE = 15  # steps (0.75 s at the default dt); an extra swing costs 20-30
+DEAD = -5.0  # softplus'(x) = sigmoid(x) < 0.007 below it
 
 
 def first_within(run: dict, optimum: float, fraction: float) -> str:
@@ -53,7 +61,7 @@ def main(patterns: list[str]):
               f"ours {summary['eval_mean']:7.1f}, gap {gap:5.1f}%; within 10%: "
               f"{first_within(summary, optimum, 0.10)}; within 5%: "
               f"{first_within(summary, optimum, 0.05)}; wall {summary['wall_time']:.0f} s"
-              f"{late_swings(run, solutions[kwargs], starts, optimal)}")
+              f"{late_swings(run, solutions[kwargs], starts, optimal)}{dead_heads(run, config)}")
 
 
 def late_swings(run: str, solution, starts, optimal) -> str:
@@ -70,6 +78,21 @@ def late_swings(run: str, solution, starts, optimal) -> str:
     late, lost = ours.upright_from - optimal.upright_from >= LATE, optimal.returns - ours.returns
     share = lost[late].sum() / lost.sum() if lost.sum() > 0 else 0.0
     return f"; late by {LATE}+ steps: {late.sum()}/{len(late)} episodes, {share:.0%} of the loss"
+
+
+def dead_heads(run: str, config) -> str:
+    """Shares of a 200 x 100 grid of angles and velocities where the beta head's softplus input, and both heads',
+    are below DEAD; empty for a run without agent.pt."""
+    if not os.path.exists(f"{run}/agent.pt"):
+        return ""
+    agent, obs_rms = saved_agent(beta.load_checkpoint(f"{run}/agent.pt"))
+    angle, velocity = np.meshgrid(np.linspace(-np.pi, np.pi, 200), np.linspace(-1, 1, 100) * config.max_speed)
+    obs = beta.normalize_obs(observe(angle.ravel(), velocity.ravel(), config), obs_rms)
+    with torch.no_grad():
+        hidden = agent.actor_body(torch.as_tensor(obs, dtype=torch.float32))
+        alpha_dead, beta_dead = agent.alpha_head(hidden)[:, 0] < DEAD, agent.beta_head(hidden)[:, 0] < DEAD
+    both_dead = alpha_dead & beta_dead
+    return f"; softplus input < {DEAD:g}: beta head {beta_dead.float().mean():.0%}, both {both_dead.float().mean():.0%}"
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import types
 
 import numpy as np
 import pytest
+import torch
 
 import pendulum_env
 from benchmarks import pendulum_optimal
@@ -262,6 +263,16 @@ def test_the_family_table_scores_a_run_against_the_optimum_of_its_own_physics_an
         upright_from.append(caught)
     late = np.array(upright_from) - optimal.upright_from >= swingup_family.LATE
     assert f"late by 15+ steps: {late.sum()}/3 episodes" in line
+    # a barely trained actor's heads are alive everywhere; a beta head biased far below zero is dead everywhere,
+    # and with the alpha head too, both are
+    assert line.endswith("softplus input < -5: beta head 0%, both 0%")
+    saved = torch.load(f"{result['run_dir']}/agent.pt", weights_only=True)
+    saved["agent"]["beta_head.bias"][:] = -20.0
+    torch.save(saved, f"{result['run_dir']}/agent.pt")
+    assert swingup_family.dead_heads(result["run_dir"], config).endswith("beta head 100%, both 0%")
+    saved["agent"]["alpha_head.bias"][:] = -20.0
+    torch.save(saved, f"{result['run_dir']}/agent.pt")
+    assert swingup_family.dead_heads(result["run_dir"], config).endswith("beta head 100%, both 100%")
 
 
 def test_the_imitation_check_learns_from_whole_dp_episodes_and_the_controllers_own_choices(solution):
