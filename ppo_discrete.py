@@ -19,7 +19,6 @@ import signal
 import sys
 import time
 import warnings
-from collections import deque
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Literal
 
@@ -125,7 +124,7 @@ def make_env(env_id: str, num_envs: int, mode: str, env_kwargs=(), render_mode=N
         vector_class = gym.vector.SyncVectorEnv if mode == "sync" else gym.vector.AsyncVectorEnv
         envs = vector_class([functools.partial(make_one_env, env_id, env_kwargs, render_mode, video_folder if i == 0
                                                else None) for i in range(num_envs)], autoreset_mode=same_step)
-    return gym.wrappers.vector.RecordEpisodeStatistics(envs)
+    return gym.wrappers.vector.RecordEpisodeStatistics(envs, buffer_length=20)  # return_queue: the progress line
 
 
 # The network
@@ -229,7 +228,7 @@ def explained_variance(predictions: torch.Tensor, targets: torch.Tensor) -> floa
 
 
 def train(args: Args) -> dict:
-    args, checkpoint, device = start_run(args)  # checks the settings; a resumed run keeps its checkpoint's
+    args, checkpoint, device, run_name = start_run(args)  # checks the settings; a resumed run keeps its checkpoint's
     args.batch_size = args.num_envs * args.num_steps
     args.minibatch_size = args.batch_size // args.num_minibatches
     args.num_iterations = args.total_timesteps // args.batch_size
@@ -239,7 +238,6 @@ def train(args: Args) -> dict:
     torch.manual_seed(args.seed)
 
     # Set-up: environments, agent, optimizer, logger
-    run_name = checkpoint["run_name"] if checkpoint else new_run_name(args)
     run_dir = f"runs/{run_name}"
     envs = make_env(args.env_id, args.num_envs, args.vectorization_mode, args.env_kwargs)
     obs_dim, n_actions = envs.single_observation_space.shape[0], int(envs.single_action_space.n)
@@ -293,7 +291,6 @@ def train(args: Args) -> dict:
                     for i in np.flatnonzero(infos["_episode"]):
                         writer.add_scalar("charts/episodic_return", infos["episode"]["r"][i], global_step)
                         writer.add_scalar("charts/episodic_length", infos["episode"]["l"][i], global_step)
-                        guard.recent_returns.append(float(infos["episode"]["r"][i]))
 
             # GAE: advantages and value targets for the whole rollout
             with torch.inference_mode():  # V(s_t) of every stored state in one forward: the critic was fixed meanwhile
@@ -344,7 +341,7 @@ def train(args: Args) -> dict:
             writer.add_scalar("charts/SPS", sps, global_step)
             if args.eval_every and iteration % args.eval_every == 0:
                 evaluate(policy, args, None, writer, global_step)
-            guard.show_progress(global_step, sps, final=iteration == args.num_iterations)
+            guard.show_progress(global_step, sps, envs.return_queue, final=iteration == args.num_iterations)
 
             if guard.checkpoint_due(iteration):
                 save(guard.checkpoint_path, args, run_name, agent, first_action, optimizer, global_step, iteration)
@@ -380,8 +377,9 @@ def fail(message: str):
     raise SystemExit(2)
 
 
-def start_run(args: Args) -> tuple[Args, dict | None, torch.device]:
-    """Check the settings and the env, load the checkpoint to resume from, pick the device."""
+def start_run(args: Args) -> tuple[Args, dict | None, torch.device, str]:
+    """Check the settings and the env, load the checkpoint to resume from, pick the device; name a new run
+    `{env_id}__{exp_name}__{seed}__{unix_time}`, a second later if that run directory exists already."""
     check_args(args)
     checkpoint = load_checkpoint(args.resume, refuse=fail) if args.resume else None
     if checkpoint and checkpoint.get("finished", True):  # a saved agent has no "finished": it is no checkpoint
@@ -399,7 +397,11 @@ def start_run(args: Args) -> tuple[Args, dict | None, torch.device]:
     if args.cuda and not torch.cuda.is_available():  # the run still works, only slower (or, for small nets, not)
         print("warning: --cuda asked for but no CUDA device is available; training on the CPU", file=sys.stderr)
         args.cuda = False  # so summary.json and the checkpoint record the device actually used
-    return args, checkpoint, torch.device("cuda" if args.cuda else "cpu")
+    unix_time, env_name = int(time.time()), args.env_id.split(":")[-1]  # module:EnvId is named EnvId
+    while os.path.exists(f"runs/{env_name}__{args.exp_name}__{args.seed}__{unix_time}"):
+        unix_time += 1
+    run_name = checkpoint["run_name"] if checkpoint else f"{env_name}__{args.exp_name}__{args.seed}__{unix_time}"
+    return args, checkpoint, torch.device("cuda" if args.cuda else "cpu"), run_name
 
 
 def given(args: Args) -> dict:
@@ -430,9 +432,6 @@ def check_args(args: Args):
     compiler = os.environ.get("CXX", "clang++" if sys.platform == "darwin" else "g++")  # what torch.compile calls
     if args.compile and shutil.which(compiler) is None:
         fail(f"--compile needs the C++ compiler {compiler}; install it, name another in $CXX, or drop --compile")
-    for path in (args.eval_model, args.resume):
-        if path is not None and not os.path.isfile(path):
-            fail(f"{path}: no such file; give the path of a .pt file saved by {SCRIPT}.py")
 
 
 def check_env(env_id: str, env_kwargs=()):
@@ -507,14 +506,6 @@ def keywords(env_kwargs) -> dict:
     return parsed
 
 
-def new_run_name(args: Args) -> str:
-    """`{env_id}__{exp_name}__{seed}__{unix_time}`, a second later if that run directory exists already."""
-    unix_time, env_name = int(time.time()), args.env_id.split(":")[-1]  # module:EnvId is named EnvId
-    while os.path.exists(f"runs/{env_name}__{args.exp_name}__{args.seed}__{unix_time}"):
-        unix_time += 1
-    return f"{env_name}__{args.exp_name}__{args.seed}__{unix_time}"
-
-
 def check_finite(where: str, fix: str, **values):
     """Stop at the first non-finite number (a FloatingPointError that RunGuard turns into one line), naming it."""
     for name, value in values.items():
@@ -529,7 +520,7 @@ class RunGuard:
 
     def __init__(self, args: Args, run_dir: str, envs, writer: SummaryWriter):
         self.args, self.envs, self.writer, self.checkpoint_path = args, envs, writer, f"{run_dir}/checkpoint.pt"
-        self.stop_signal, self.last_print, self.recent_returns = None, 0.0, deque(maxlen=20)  # for the progress line
+        self.stop_signal, self.last_print = None, 0.0  # last_print: for the progress line
         # printed commands run as printed: the Python running this one, relative if under the current folder
         here = sys.executable.startswith(os.getcwd() + os.sep)
         self.python = os.path.relpath(sys.executable) if here else sys.executable
@@ -550,12 +541,12 @@ class RunGuard:
         print(f"\n{signal.Signals(signum).name} received: stopping after this iteration ({again} to quit at once)",
               file=sys.stderr)
 
-    def show_progress(self, global_step: int, sps: int, final: bool):
-        """Steps done, steps per second, recent mean return and time left, at most once a second."""
+    def show_progress(self, global_step: int, sps: int, recent_returns, final: bool):
+        """Steps done, steps per second, mean return of the recent episodes and time left, at most once a second."""
         if time.time() - self.last_print < 1.0 and not final:
             return
         self.last_print, total = time.time(), self.args.num_iterations * self.args.batch_size
-        mean_return = f"{np.mean(self.recent_returns):8.2f}" if self.recent_returns else "     n/a"
+        mean_return = f"{np.mean(recent_returns):8.2f}" if recent_returns else "     n/a"
         line = (f"step {global_step:>9,}/{total:,} | {sps:>6,} steps/s | return {mean_return} | "
                 f"{(total - global_step) / max(sps, 1):5.0f} s left")
         # on a terminal the line rewrites itself; in a log file it is one line each time
@@ -621,6 +612,8 @@ def load_checkpoint(path: str, refuse=ValueError) -> dict:
     command line). weights_only refuses a pickle that could run code."""
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise refuse(f"{path}: no such file; give the path of a .pt file saved by {SCRIPT}.py") from None
     except Exception as error:
         danger = ", carrying Python objects that could run code when loaded," if "GLOBAL" in str(error) else ""
         raise refuse(f"{path}{danger} is not a file saved by {SCRIPT}.py ({str(error).splitlines()[0][:100]})")
@@ -659,7 +652,7 @@ def evaluate(policy, args: Args, video_folder=None, writer: SummaryWriter | None
     groups = [[seed] for seed in seeds] if render_mode else [seeds]
     envs = make_env(args.env_id, len(groups[0]), "sync" if video_folder or render_mode else "auto", args.env_kwargs,
                     render_mode, video_folder)
-    returns = []
+    returns = np.zeros(0)
     for group in groups:
         obs, _ = envs.reset(seed=group)
         group_returns, running = np.zeros(len(group)), np.ones(len(group), dtype=bool)
@@ -667,11 +660,10 @@ def evaluate(policy, args: Args, video_folder=None, writer: SummaryWriter | None
             obs, reward, terminated, truncated, _ = envs.step(policy(obs))
             group_returns += reward * running
             running &= ~(terminated | truncated)
-        returns.extend(group_returns)
+        returns = np.append(returns, group_returns)
         if render_mode:
             print(f"episode {len(returns)}: return {returns[-1]:.2f}")
     envs.close()
-    returns = np.array(returns)
     if writer is not None:
         writer.add_scalar("eval/mean_return", returns.mean(), global_step)
         writer.add_scalar("eval/std_return", returns.std(), global_step)
