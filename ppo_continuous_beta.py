@@ -139,7 +139,7 @@ def make_env(env_id: str, num_envs: int, mode: str, env_kwargs=(), render_mode=N
         vector_class = gym.vector.SyncVectorEnv if mode == "sync" else gym.vector.AsyncVectorEnv
         envs = vector_class([functools.partial(make_one_env, env_id, env_kwargs, render_mode, video_folder if i == 0
                                                else None) for i in range(num_envs)], autoreset_mode=same_step)
-    return gym.wrappers.vector.RecordEpisodeStatistics(envs, buffer_length=20)  # return_queue: the progress line
+    return gym.wrappers.vector.RecordEpisodeStatistics(envs, buffer_length=20)  # return_queue: for the progress line
 
 
 # The network
