@@ -9,9 +9,10 @@ optimum, and the steps and seconds (from the run's start) at which its evaluatio
 within 5% of it. For a run that saved its agent it also replays the agent from the same starts and counts
 the episodes it catches the pendulum upright (pendulum_optimal.UPRIGHT) at least LATE steps after the DP
 controller does, a whole extra swing, and their share of the return lost to the optimum; and the shares of a
-grid of states where the actor's beta head, and both heads, have a softplus input below DEAD, where softplus
-passes almost no gradient: there beta is stuck at 1 (the policy never pushes backwards) and, with both, the
-action is a uniform random torque that training cannot change.
+grid of states where the actor's alpha head, its beta head and both have a softplus input below DEAD, where
+softplus passes almost no gradient: there alpha (beta) is stuck at 1, so the policy never pushes with full
+torque backwards (forwards), and where both are, the action is a uniform random torque that training cannot
+change.
 """
 
 import glob
@@ -81,8 +82,8 @@ def late_swings(run: str, solution, starts, optimal) -> str:
 
 
 def dead_heads(run: str, config) -> str:
-    """Shares of a 200 x 100 grid of angles and velocities where the beta head's softplus input, and both heads',
-    are below DEAD; empty for a run without agent.pt."""
+    """Shares of a 200 x 100 grid of angles and velocities where the alpha head's softplus input, the beta head's
+    and both are below DEAD; empty for a run without agent.pt."""
     if not os.path.exists(f"{run}/agent.pt"):
         return ""
     agent, obs_rms = saved_agent(beta.load_checkpoint(f"{run}/agent.pt"))
@@ -91,8 +92,8 @@ def dead_heads(run: str, config) -> str:
     with torch.no_grad():
         hidden = agent.actor_body(torch.as_tensor(obs, dtype=torch.float32))
         alpha_dead, beta_dead = agent.alpha_head(hidden)[:, 0] < DEAD, agent.beta_head(hidden)[:, 0] < DEAD
-    both_dead = alpha_dead & beta_dead
-    return f"; softplus input < {DEAD:g}: beta head {beta_dead.float().mean():.0%}, both {both_dead.float().mean():.0%}"
+    shares = [dead.float().mean() for dead in (alpha_dead, beta_dead, alpha_dead & beta_dead)]
+    return "; softplus input < {:g}: alpha head {:.0%}, beta head {:.0%}, both {:.0%}".format(DEAD, *shares)
 
 
 if __name__ == "__main__":

@@ -265,14 +265,14 @@ def test_the_family_table_scores_a_run_against_the_optimum_of_its_own_physics_an
     assert f"late by 15+ steps: {late.sum()}/3 episodes" in line
     # a barely trained actor's heads are alive everywhere; a beta head biased far below zero is dead everywhere,
     # and with the alpha head too, both are
-    assert line.endswith("softplus input < -5: beta head 0%, both 0%")
+    assert line.endswith("softplus input < -5: alpha head 0%, beta head 0%, both 0%")
     saved = torch.load(f"{result['run_dir']}/agent.pt", weights_only=True)
     saved["agent"]["beta_head.bias"][:] = -20.0
     torch.save(saved, f"{result['run_dir']}/agent.pt")
-    assert swingup_family.dead_heads(result["run_dir"], config).endswith("beta head 100%, both 0%")
+    assert swingup_family.dead_heads(result["run_dir"], config).endswith("alpha head 0%, beta head 100%, both 0%")
     saved["agent"]["alpha_head.bias"][:] = -20.0
     torch.save(saved, f"{result['run_dir']}/agent.pt")
-    assert swingup_family.dead_heads(result["run_dir"], config).endswith("beta head 100%, both 100%")
+    assert swingup_family.dead_heads(result["run_dir"], config).endswith("alpha head 100%, beta head 100%, both 100%")
 
 
 def test_the_imitation_check_learns_from_whole_dp_episodes_and_the_controllers_own_choices(solution):
