@@ -8,7 +8,8 @@ deterministic action far below the sampled one points at the deterministic actio
 For every run tagged --exp-name under runs/ that saved its agent (--save-model), the agent is evaluated on the
 starts of its own final evaluation (its seed, its --eval-episodes) at the mode and at the mean, so one of the two
 repeats that evaluation exactly. Writes {out_dir}/both_actions.md: one line per run, then the mean over seeds of
-each environment at each action.
+each environment at each action; the lines of other environments already there are kept, so the file can gather
+several sweeps.
 """
 
 import os
@@ -72,6 +73,16 @@ def sampled_policy(saved: dict):
     return policy
 
 
+def kept_lines(path: str, columns: int) -> dict[str, list[str]]:
+    """The per-run lines already in `path` with `columns` returns each, by environment (none without the file)."""
+    kept = {}
+    if os.path.isfile(path):
+        for line in open(path).read().split("\n\n")[2].splitlines()[2:]:
+            if line.count(" | ") == 2 + columns:
+                kept.setdefault(line[2:].split(" | ")[0], []).append(line)
+    return kept
+
+
 def main(argv: list[str] | None = None) -> int:
     args = tyro.cli(Args, args=argv)
     torch.set_num_threads(1)
@@ -84,25 +95,29 @@ def main(argv: list[str] | None = None) -> int:
     actions = ACTIONS + ("sampled",) * args.sampled
     labels = [f"at the {action}" if action in ACTIONS else action for action in actions]
     headings, rule = " | ".join(labels), "|---" * len(actions) + "|"
-    lines = [f"| environment | seed | action of the command | {headings} |", "|---|---|---" + rule]
-    returns = {}
+    path = os.path.join(args.out_dir, "both_actions.md")
+    per_env, fresh = kept_lines(path, len(actions)), {}
     for run in runs:
         both = evaluate_both(run, args.sampled)
-        returns.setdefault(run["env_id"], []).append([both[action] for action in actions])
-        lines.append(f"| {run['env_id']} | {run['seed']} | {run['args']['deterministic_action']} | "
-                     + " | ".join(f"{both[action]:.1f}" for action in actions) + " |")
-        print(lines[-1], flush=True)
+        line = (f"| {run['env_id']} | {run['seed']} | {run['args']['deterministic_action']} | "
+                + " | ".join(f"{both[action]:.1f}" for action in actions) + " |")
+        fresh.setdefault(run["env_id"], []).append(line)
+        print(line, flush=True)
+    per_env.update(fresh)  # an environment evaluated now replaces its old lines where they stood
+    lines = [f"| environment | seed | action of the command | {headings} |", "|---|---|---" + rule]
+    lines += [line for env_lines in per_env.values() for line in env_lines]
     lines += ["", f"| environment | seeds | {' | '.join(f'mean {label}' for label in labels)} |", "|---|---" + rule]
-    for env_id, values in returns.items():
+    for env_id, env_lines in per_env.items():
+        values = [[float(cell) for cell in line.strip("| ").split(" | ")[3:]] for line in env_lines]
         means = " | ".join(f"{mean:.1f}" for mean in np.mean(values, axis=0))
         lines.append(f"| {env_id} | {len(values)} | {means} |")
     os.makedirs(args.out_dir, exist_ok=True)
-    with open(os.path.join(args.out_dir, "both_actions.md"), "w") as f:
+    with open(path, "w") as f:
         f.write(f"# The saved agents of runs tagged {args.exp_name} at both deterministic actions\n\n"
                 "Each agent evaluated on the starts of its own final evaluation (`benchmarks/both_actions.py`): "
                 f"at the Beta's mode and at its mean{', and sampled as in training' * args.sampled}.\n\n"
                 + "\n".join(lines) + "\n")
-    print(f"wrote {os.path.join(args.out_dir, 'both_actions.md')}")
+    print(f"wrote {path}")
     return 0
 
 

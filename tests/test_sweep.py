@@ -268,5 +268,15 @@ def test_both_actions_repeats_each_runs_own_evaluation(tmp_path, monkeypatch, ca
     assert sampled_rows[0] == sampled_rows[1] and [row[:4] for row in sampled_rows[0]] == rows
     assert all(-2000 < float(row[4]) < 0 for row in sampled_rows[0])  # Pendulum-v1 returns of 200 steps
     assert all(row[4] not in (row[2], row[3]) for row in sampled_rows[0])  # sampled, not a deterministic action
+    # another sweep's environment already in the file keeps its line and its mean; this sweep's lines are replaced,
+    # not repeated
+    with open("out/both_actions.md", "w") as f:
+        f.write("# earlier\n\ntext\n\n| environment | seed | action of the command | at the mode | at the mean |\n"
+                "|---|---|---|---|---|\n| Hopper-v5 | 7 | mean | 1000.0 | 3000.0 |\n\n| mean table |\n")
+    assert both_actions.main(["--exp-name", "both", "--out-dir", "out"]) == 0
+    merged = open("out/both_actions.md").read()
+    assert re.search(r"^\| Hopper-v5 \| 7 \| mean \| 1000.0 \| 3000.0 \|$", merged, re.M)
+    assert re.search(r"^\| Hopper-v5 \| 1 \| 1000.0 \| 3000.0 \|$", merged, re.M)
+    assert len(re.findall(r"^\| Pendulum-v1 \| \d \| \w+ \|", merged, re.M)) == 2
     assert both_actions.main(["--exp-name", "nothing", "--out-dir", "out"]) == 2
     assert "saved its agent" in capsys.readouterr().err
