@@ -113,8 +113,9 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(f"| {env_id} | {len(values)} | {means} |")
     os.makedirs(args.out_dir, exist_ok=True)
     with open(path, "w") as f:
-        f.write(f"# The saved agents of runs tagged {args.exp_name} at both deterministic actions\n\n"
-                "Each agent evaluated on the starts of its own final evaluation (`benchmarks/both_actions.py`): "
+        f.write("# Saved agents at both deterministic actions\n\n"
+                "Each agent of the sweeps gathered here evaluated on the starts of its own final evaluation "
+                "(`benchmarks/both_actions.py`): "
                 f"at the Beta's mode and at its mean{', and sampled as in training' * args.sampled}.\n\n"
                 + "\n".join(lines) + "\n")
     print(f"wrote {path}")
