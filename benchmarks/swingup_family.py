@@ -6,13 +6,13 @@ For every run directory (trained by ppo_continuous_beta.py with --eval-every and
 --env-kwargs) it solves the pendulum with the run's physics (pendulum_optimal.solve, default grid), scores the
 DP controller on the run's own evaluation starts, and prints the run's evaluation return, its gap to that
 optimum, and the steps and seconds (from the run's start) at which its evaluation first came within 10% and
-within 5% of it. For a run that saved its agent it also replays the agent from the same starts and counts
-the episodes it catches the pendulum upright (pendulum_optimal.UPRIGHT) at least LATE steps after the DP
-controller does, a whole extra swing, and their share of the return lost to the optimum; and the shares of a
-grid of states where the actor's alpha head, its beta head and both have a softplus input below DEAD, where
-softplus passes almost no gradient: there alpha (beta) is stuck at 1, so the policy never pushes with full
-torque backwards (forwards), and where both are, the action is a uniform random torque that training cannot
-change.
+within 5% of it. For a run that saved its agent it also replays the agent from the same starts and counts the
+episodes it catches the pendulum upright (pendulum_optimal.UPRIGHT) at least LATE steps after the DP controller
+does, a whole extra swing, and their share of the return lost to the optimum; and the shares of a grid of states
+where the actor's alpha head, its beta head and both have a softplus input below DEAD, where softplus passes
+almost no gradient: there alpha (beta) is stuck at 1, so the policy can never lean towards forward (backward)
+torque and its mode is full torque backwards (forwards), and where both are, the action is a uniform random torque
+that training cannot change.
 """
 
 import glob
